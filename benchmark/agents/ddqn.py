@@ -1,0 +1,246 @@
+"""DDQN (Dueling DDQN with `dueling=True`): the scalar, readable reference implementation.
+
+The batched engine (`benchmark.agents.batched`) trains many of these agents in lockstep and must match this
+file; both draw every random number from `benchmark.rng` keyed by the agent's seed.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark import rng
+from benchmark.errors import check_choice, check_range
+from benchmark.nets import ACTIVATIONS, init_uniform_, mlp
+
+
+@dataclass(frozen=True)
+class DDQNConfig:
+    """DDQN hyperparameters (paper defaults for CartPole where the paper gives them)."""
+
+    lr: float = 3.04e-4
+    """Adam learning rate."""
+    batch_size: int = 199
+    """Minibatch size of each update."""
+    gamma: float = 0.988
+    """Discount factor."""
+    hidden_size: int = 57
+    """Units per hidden layer."""
+    hidden_layers: int = 1
+    """Number of hidden layers."""
+    activation: str = "tanh"
+    """Hidden activation: tanh, relu or leaky_relu."""
+    tau: float = 0.01
+    """Soft target-network update rate."""
+    eps_init: float = 1.0
+    """Initial exploration rate."""
+    eps_min: float = 0.01
+    """Final exploration rate."""
+    eps_decay: float = 0.9
+    """Exploration rate multiplier applied after every episode."""
+    init_episodes: int = 1
+    """Episodes that only fill the replay buffer before learning starts."""
+    rb_size: int = 100_000
+    """Replay buffer capacity."""
+    dueling: bool = False
+    """Dueling architecture (value and advantage heads)."""
+    max_episodes: int = 1000
+    """Training stops after this many episodes in any case."""
+    max_train_steps: int = 0
+    """Training stops at the end of the episode in which this many steps are reached (0: no step budget)."""
+    early_out_num: int = 10
+    """Episodes averaged by the stopping rules."""
+    early_out_virtual_diff: float = 0.01
+    """On an SE, stop when the mean of the last early_out_num returns changes by less than this fraction."""
+
+    def __post_init__(self):
+        check_range("lr", self.lr, 1e-6, 1.0)
+        check_range("batch_size", self.batch_size, 1, 4096, integer=True)
+        check_range("gamma", self.gamma, 0.0, 1.0)
+        check_range("hidden_size", self.hidden_size, 1, 4096, integer=True)
+        check_range("hidden_layers", self.hidden_layers, 1, 8, integer=True)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_range("tau", self.tau, 0.0, 1.0)
+        check_range("eps_init", self.eps_init, 0.0, 1.0)
+        check_range("eps_min", self.eps_min, 0.0, 1.0)
+        check_range("eps_decay", self.eps_decay, 0.0, 1.0)
+        check_range("init_episodes", self.init_episodes, 0, 10_000, integer=True)
+        check_range("rb_size", self.rb_size, 1, 10**8, integer=True)
+        check_range("max_episodes", self.max_episodes, 1, 10**7, integer=True)
+        check_range("max_train_steps", self.max_train_steps, 0, 10**9, integer=True)
+        check_range("early_out_num", self.early_out_num, 1, 10_000, integer=True)
+        check_range("early_out_virtual_diff", self.early_out_virtual_diff, 0.0, None)
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    returns: list[float] = field(default_factory=list)
+    """Return of every training episode."""
+    lengths: list[int] = field(default_factory=list)
+    """Length of every training episode."""
+    diverged: bool = False
+    """True when the loss became non-finite and training was stopped."""
+
+    @property
+    def steps(self) -> int:
+        return int(sum(self.lengths))
+
+    @property
+    def episodes(self) -> int:
+        return len(self.returns)
+
+
+def should_stop(returns: list[float], steps: int, config: DDQNConfig, solved: float | None) -> bool:
+    """The paper's stopping rules, checked after every episode.
+
+    On a real task (`solved` given): the mean of the last early_out_num returns reaches `solved`.
+    On an SE (`solved` None): that mean changed by less than early_out_virtual_diff (relative) against the
+    window one episode earlier, once learning has run for early_out_num episodes.
+    Always: max_episodes episodes or max_train_steps steps.
+    """
+    n = config.early_out_num
+    if len(returns) >= config.max_episodes or (config.max_train_steps and steps >= config.max_train_steps):
+        return True
+    if solved is not None:
+        return len(returns) >= n and float(np.mean(returns[-n:])) >= solved
+    if len(returns) <= config.init_episodes + n:
+        return False
+    now, before = float(np.mean(returns[-n:])), float(np.mean(returns[-n - 1:-1]))
+    return abs(now - before) / abs(before + 1e-9) < config.early_out_virtual_diff
+
+
+class QNetwork(nn.Module):
+    """MLP Q-function; with `dueling`, Q = V + A - mean(A)."""
+
+    def __init__(self, obs_dim: int, n_actions: int, config: DDQNConfig):
+        super().__init__()
+        trunk = mlp(obs_dim, config.hidden_size, config.hidden_layers, 1, config.activation)
+        self.trunk = nn.Sequential(*list(trunk)[:-1])  # hidden layers with activations
+        self.dueling = config.dueling
+        if config.dueling:
+            self.value = nn.Linear(config.hidden_size, 1)
+            self.advantage = nn.Linear(config.hidden_size, n_actions)
+        else:
+            self.head = nn.Linear(config.hidden_size, n_actions)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.trunk(x)
+        if self.dueling:
+            adv = self.advantage(z)
+            return self.value(z) + adv - adv.mean(-1, keepdim=True)
+        return self.head(z)
+
+
+class ReplayBuffer:
+    """A ring buffer of transitions (numpy arrays)."""
+
+    def __init__(self, capacity: int, obs_dim: int):
+        self.capacity, self.size, self.ptr = capacity, 0, 0
+        self.obs = np.zeros((capacity, obs_dim), np.float32)
+        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
+        self.action = np.zeros(capacity, np.int64)
+        self.reward = np.zeros(capacity, np.float32)
+        self.done = np.zeros(capacity, np.float32)
+
+    def add(self, obs, action, reward, next_obs, terminated) -> None:
+        i = self.ptr
+        self.obs[i], self.action[i], self.reward[i] = obs, action, reward
+        self.next_obs[i], self.done[i] = next_obs, float(terminated)
+        self.ptr = (self.ptr + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, idx: np.ndarray):
+        return tuple(torch.from_numpy(a[idx]) for a in (self.obs, self.action, self.reward, self.next_obs, self.done))
+
+
+def buffer_capacity(config: DDQNConfig, max_steps: int) -> int:
+    """Replay capacity actually needed: no more than training can ever write."""
+    budget = config.max_episodes * max_steps
+    if config.max_train_steps:
+        budget = min(budget, config.max_train_steps + max_steps)
+    return int(min(config.rb_size, budget))
+
+
+class DDQN:
+    """A DDQN agent bound to an observation size, an action count, a config and a seed."""
+
+    def __init__(self, obs_dim: int, n_actions: int, config: DDQNConfig = DDQNConfig(), seed: int = 0):
+        self.obs_dim, self.n_actions, self.config, self.seed = obs_dim, n_actions, config, seed
+        self.key = rng.member_key(seed)
+        generator = torch.Generator().manual_seed(rng.seed_value(self.key, rng.Stream.INIT, 0))
+        self.q = init_uniform_(QNetwork(obs_dim, n_actions, config), generator)
+        self.target = copy.deepcopy(self.q)
+        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=config.lr, foreach=False)
+
+    def act(self, obs: np.ndarray) -> int:
+        """Greedy action."""
+        with torch.no_grad():
+            return int(self.q(torch.as_tensor(obs, dtype=torch.float32)[None]).argmax(-1)[0])
+
+    def train(self, env: gym.Env, solved: float | None = None, max_steps: int | None = None) -> TrainResult:
+        """Train on `env`; `solved` selects the real-task stopping rule (None: the SE rule)."""
+        cfg, key = self.config, self.key
+        limit = max_steps or (env.spec.max_episode_steps if env.spec and env.spec.max_episode_steps else 1000)
+        buffer = ReplayBuffer(buffer_capacity(cfg, limit), self.obs_dim)
+        result, eps, t, updates = TrainResult(), cfg.eps_init, 0, 0
+        while True:
+            obs, _ = env.reset(seed=rng.seed_value(key, rng.Stream.TRAIN_RESET, result.episodes))
+            ep_return, ep_len, learning = 0.0, 0, result.episodes >= cfg.init_episodes
+            while True:
+                if rng.uniform(key, rng.Stream.EXPLORE_COIN, t) < eps:
+                    action = int(rng.integers(key, rng.Stream.EXPLORE_ACTION, t, 0, self.n_actions))
+                else:
+                    action = self.act(obs)
+                next_obs, reward, terminated, truncated, _ = env.step(action)
+                buffer.add(obs, action, reward, next_obs, terminated)
+                t, ep_len, ep_return, obs = t + 1, ep_len + 1, ep_return + float(reward), next_obs
+                if learning:
+                    if not self._update(buffer, updates):
+                        result.diverged = True
+                    updates += 1
+                if terminated or truncated or result.diverged:
+                    break
+            result.returns.append(ep_return)
+            result.lengths.append(ep_len)
+            eps = max(cfg.eps_min, eps * cfg.eps_decay)
+            if result.diverged or should_stop(result.returns, result.steps, cfg, solved):
+                return result
+
+    def _update(self, buffer: ReplayBuffer, update_index: int) -> bool:
+        """One DDQN update; False when the loss is not finite (nothing is applied then)."""
+        cfg = self.config
+        idx = rng.integers(self.key, rng.Stream.REPLAY, update_index, np.arange(cfg.batch_size), buffer.size)
+        obs, action, reward, next_obs, done = buffer.sample(idx)
+        with torch.no_grad():
+            next_action = self.q(next_obs).argmax(-1, keepdim=True)
+            next_q = self.target(next_obs).gather(-1, next_action)[:, 0]
+            target = reward + cfg.gamma * (1.0 - done) * next_q
+        q = self.q(obs).gather(-1, action[:, None])[:, 0]
+        loss = ((q - target) ** 2).mean()
+        if not torch.isfinite(loss):
+            return False
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            for p, tp in zip(self.q.parameters(), self.target.parameters()):
+                tp.copy_(cfg.tau * p + (1.0 - cfg.tau) * tp)
+        return True
+
+    def evaluate(self, env: gym.Env, episodes: int = 10) -> np.ndarray:
+        """Greedy test returns of `episodes` seeded episodes on `env`."""
+        returns = np.zeros(episodes)
+        for k in range(episodes):
+            obs, _ = env.reset(seed=rng.seed_value(self.key, rng.Stream.TEST_RESET, k))
+            done = False
+            while not done:
+                obs, reward, terminated, truncated, _ = env.step(self.act(obs))
+                returns[k] += float(reward)
+                done = terminated or truncated
+        return returns

@@ -1,0 +1,90 @@
+"""The synthetic environment (SE): a small MLP that maps (state, action) to (next state, reward, done)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from benchmark.envs.tasks import Task, get_task
+from benchmark.errors import check_choice, check_range
+from benchmark.nets import ACTIVATIONS, flat_parameters, init_uniform_, load_flat_parameters, mlp
+
+
+@dataclass(frozen=True)
+class SEConfig:
+    """Architecture of a synthetic environment."""
+
+    hidden_size: int = 83
+    """Units per hidden layer (paper: 83)."""
+    hidden_layers: int = 1
+    """Number of hidden layers (paper: 1)."""
+    activation: str = "leaky_relu"
+    """Hidden activation: tanh, relu or leaky_relu (paper: leaky_relu)."""
+    state_bound: float = 1000.0
+    """An output state beyond +-state_bound (or a non-finite output) ends the episode with reward 0."""
+
+    def __post_init__(self):
+        check_range("se.hidden_size", self.hidden_size, 1, 4096, integer=True)
+        check_range("se.hidden_layers", self.hidden_layers, 1, 8, integer=True)
+        check_choice("se.activation", self.activation, ACTIVATIONS)
+        check_range("se.state_bound", self.state_bound, 1e-3, None)
+
+
+def se_network(task: Task, config: SEConfig) -> torch.nn.Sequential:
+    """The SE network: input = state ++ one-hot action; output = next state ++ reward ++ done logit."""
+    return mlp(task.obs_dim + task.n_actions, config.hidden_size, config.hidden_layers, task.obs_dim + 2,
+               config.activation)
+
+
+def initial_se_parameters(task: Task, config: SEConfig, seed: int) -> torch.Tensor:
+    """A seeded initial SE parameter vector."""
+    net = se_network(task, config)
+    return flat_parameters(init_uniform_(net, torch.Generator().manual_seed(seed)))
+
+
+class SyntheticEnv(gym.Env):
+    """A learned SE as a gymnasium environment with the real task's action space and episode limit.
+
+    Observations have the real task's shape and dtype but unbounded limits: a learned SE is not bound by
+    the real task's box. Start states are drawn, seeded, from the real task's reset distribution.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, task: str | Task, parameters, config: SEConfig = SEConfig()):
+        self.task = get_task(task) if isinstance(task, str) else task
+        self.config = config
+        self.net = load_flat_parameters(se_network(self.task, config), parameters).eval()
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.task.obs_dim,), np.float32)
+        self.action_space = gym.spaces.Discrete(self.task.n_actions)
+        self._state: np.ndarray | None = None
+        self._t = 0
+
+    @property
+    def parameters(self) -> torch.Tensor:
+        return flat_parameters(self.net)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._state = self.task.observe(self.task.sample_state(self.np_random)[None])[0]
+        self._t = 0
+        return self._state.copy(), {}
+
+    def step(self, action):
+        assert self._state is not None, "call reset() before step()"
+        x = np.zeros(self.task.obs_dim + self.task.n_actions, dtype=np.float32)
+        x[: self.task.obs_dim] = self._state
+        x[self.task.obs_dim + int(action)] = 1.0
+        with torch.no_grad():
+            out = self.net(torch.from_numpy(x)[None])[0].numpy()
+        next_state, reward, done_logit = out[: self.task.obs_dim], float(out[-2]), float(out[-1])
+        self._t += 1
+        truncated = self._t >= self.task.max_steps
+        if not np.all(np.isfinite(out)) or np.any(np.abs(next_state) > self.config.state_bound):
+            # a broken or exploding SE ends the episode and gives nothing; the last finite state is kept
+            return self._state.copy(), 0.0, True, False, {"diverged": True}
+        self._state = next_state.astype(np.float32)
+        terminated = done_logit > 0.0
+        return self._state.copy(), reward, terminated, truncated and not terminated, {"diverged": False}
