@@ -176,7 +176,7 @@ class DDQN:
         generator = torch.Generator().manual_seed(rng.seed_value(self.key, rng.Stream.INIT, 0))
         self.q = init_uniform_(QNetwork(obs_dim, n_actions, config), generator)
         self.target = copy.deepcopy(self.q)
-        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=config.lr, foreach=False)
+        self.optimizer: torch.optim.Adam | None = None  # made by train()
 
     def act(self, obs: np.ndarray) -> int:
         """Greedy action."""
@@ -188,6 +188,7 @@ class DDQN:
         cfg, key = self.config, self.key
         limit = max_steps or (env.spec.max_episode_steps if env.spec and env.spec.max_episode_steps else 1000)
         buffer = ReplayBuffer(buffer_capacity(cfg, limit), self.obs_dim)
+        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=cfg.lr, foreach=False)
         result, eps, t, updates = TrainResult(), cfg.eps_init, 0, 0
         while True:
             obs, _ = env.reset(seed=rng.seed_value(key, rng.Stream.TRAIN_RESET, result.episodes))
@@ -235,12 +236,17 @@ class DDQN:
 
     def evaluate(self, env: gym.Env, episodes: int = 10) -> np.ndarray:
         """Greedy test returns of `episodes` seeded episodes on `env`."""
-        returns = np.zeros(episodes)
+        return self.evaluate_episodes(env, episodes)[0]
+
+    def evaluate_episodes(self, env: gym.Env, episodes: int) -> tuple[np.ndarray, np.ndarray]:
+        """Greedy test returns and episode lengths."""
+        returns, lengths = np.zeros(episodes), np.zeros(episodes, np.int64)
         for k in range(episodes):
             obs, _ = env.reset(seed=rng.seed_value(self.key, rng.Stream.TEST_RESET, k))
             done = False
             while not done:
                 obs, reward, terminated, truncated, _ = env.step(self.act(obs))
                 returns[k] += float(reward)
+                lengths[k] += 1
                 done = terminated or truncated
-        return returns
+        return returns, lengths

@@ -9,7 +9,7 @@ import torch
 
 from benchmark.envs.tasks import Task, get_task
 from benchmark.errors import check_choice, check_range
-from benchmark.nets import ACTIVATIONS, flat_parameters, init_uniform_, load_flat_parameters, mlp
+from benchmark.nets import ACTIVATION_FNS, ACTIVATIONS, flat_parameters, init_uniform_, load_flat_parameters, mlp
 
 
 @dataclass(frozen=True)
@@ -88,3 +88,69 @@ class SyntheticEnv(gym.Env):
         self._state = next_state.astype(np.float32)
         terminated = done_logit > 0.0
         return self._state.copy(), reward, terminated, truncated and not terminated, {"diverged": False}
+
+
+class BatchedSE:
+    """M synthetic environments (one parameter vector each) stepped together; numpy in, numpy out.
+
+    Behaves as M copies of SyntheticEnv: same reset distribution, termination, divergence rule and limit.
+    """
+
+    def __init__(self, task: Task, config: SEConfig, parameters: torch.Tensor):
+        self.task, self.config = task, config
+        parameters = torch.as_tensor(parameters, dtype=torch.float32)
+        self.n = parameters.shape[0]
+        shapes = [tuple(p.shape) for p in se_network(task, config).parameters()]
+        self.layers, offset = [], 0
+        for w_shape, b_shape in zip(shapes[::2], shapes[1::2]):
+            w_size, b_size = int(np.prod(w_shape)), int(np.prod(b_shape))
+            w = parameters[:, offset:offset + w_size].reshape(self.n, *w_shape).transpose(1, 2).contiguous()
+            b = parameters[:, offset + w_size:offset + w_size + b_size].reshape(self.n, 1, *b_shape)
+            self.layers.append((w, b))
+            offset += w_size + b_size
+        if offset != parameters.shape[1]:
+            raise ValueError(f"SE parameter vectors have {parameters.shape[1]} entries; the architecture needs {offset}")
+        self.activation = ACTIVATION_FNS[config.activation]
+        self.state = np.zeros((self.n, task.obs_dim), np.float32)
+        self.t = np.zeros(self.n, np.int64)
+        self._onehot = torch.eye(task.n_actions)
+
+    def reset(self, idx: np.ndarray, seeds: list[int]) -> None:
+        for i, seed in zip(idx, seeds):
+            self.state[i] = self.task.observe(self.task.sample_state(np.random.default_rng(seed))[None])[0]
+        self.t[idx] = 0
+
+    def observation(self) -> np.ndarray:
+        return self.state.copy()
+
+    @torch.no_grad()
+    def step(self, actions: np.ndarray):
+        x = torch.cat([torch.from_numpy(self.state), self._onehot[torch.from_numpy(actions)]], dim=1)[:, None, :]
+        for i, (w, b) in enumerate(self.layers):
+            x = torch.baddbmm(b, x, w)
+            if i < len(self.layers) - 1:
+                x = self.activation(x)
+        out = x[:, 0].numpy()
+        obs_dim = self.task.obs_dim
+        next_state, reward, logit = out[:, :obs_dim], out[:, obs_dim].astype(np.float64), out[:, obs_dim + 1]
+        diverged = ~np.isfinite(out).all(1) | (np.abs(next_state) > self.config.state_bound).any(1)
+        terminated = (logit > 0.0) | diverged
+        self.state = np.where(diverged[:, None], self.state, next_state).astype(np.float32)
+        self.t += 1
+        truncated = (self.t >= self.task.max_steps) & ~terminated
+        return self.state.copy(), np.where(diverged, 0.0, reward), terminated, truncated
+
+
+def load_se(path) -> SyntheticEnv:
+    """The SE stored in folder `path` (se.safetensors + se.json) as a gymnasium environment."""
+    from benchmark import io
+    from benchmark.errors import ConfigError
+
+    meta, weights = io.read_se(path)
+    try:
+        task, config = get_task(meta["task"]), SEConfig(**meta["architecture"])
+        net = se_network(task, config)
+        net.load_state_dict(weights)
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise ConfigError(f"SE files in {path} do not match their metadata: {err}") from None
+    return SyntheticEnv(task, flat_parameters(net), config)

@@ -1,0 +1,111 @@
+"""Train agents on SEs (or on the real task) and test them on the real task, through either engine.
+
+`scalar` trains one agent at a time with `benchmark.agents.ddqn.DDQN` on gymnasium environments (the
+readable reference); `batched` trains a chunk of agents in lockstep with `benchmark.agents.batched`.
+Either way the jobs go through a concurrent.futures.Executor, a chunk (batched) or an agent (scalar) per job.
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from benchmark.agents.batched import AgentSpec, evaluate_batched, train_batched
+from benchmark.agents.ddqn import DDQN
+from benchmark.envs.synthetic import BatchedSE, SEConfig, SyntheticEnv
+from benchmark.envs.tasks import BatchedTask, get_task
+from benchmark.errors import check_choice
+
+ENGINES = ("batched", "scalar")
+
+
+@dataclass
+class AgentOutcome:
+    """One agent: how it trained and how it tested on the real task."""
+
+    train_returns: list[float]
+    train_lengths: list[int]
+    test_returns: list[float]
+    test_steps: int
+    """Real-environment steps spent on the test episodes."""
+    diverged: bool
+    """Training stopped because a loss became non-finite."""
+    wall_s: float
+    """Training + testing wall time (batched: the chunk's time divided by its agents)."""
+
+    @property
+    def fitness(self) -> float:
+        return float(np.mean(self.test_returns))
+
+    @property
+    def train_steps(self) -> int:
+        return int(sum(self.train_lengths))
+
+    @property
+    def train_episodes(self) -> int:
+        return len(self.train_returns)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def train_and_test(task_name: str, specs: list[AgentSpec], se_config: SEConfig | None,
+                   se_params: np.ndarray | None, test_episodes: int, engine: str, executor,
+                   workers: int) -> list[AgentOutcome]:
+    """Agent i trains on SE row i of se_params (or on the real task when se_params is None), then tests
+    on the real task for test_episodes; results come back in the order of specs."""
+    check_choice("engine", engine, ENGINES)
+    n = len(specs)
+    if engine == "scalar":
+        chunks = [[i] for i in range(n)]
+    else:
+        chunks = [list(c) for c in np.array_split(np.arange(n), max(1, min(workers, n))) if len(c)]
+    futures = [executor.submit(_run_chunk, engine, task_name, [specs[i] for i in chunk], se_config,
+                               None if se_params is None else np.asarray(se_params)[chunk], test_episodes)
+               for chunk in chunks]
+    outcomes: list[AgentOutcome | None] = [None] * n
+    for chunk, future in zip(chunks, futures):
+        for i, outcome in zip(chunk, future.result()):
+            outcomes[i] = outcome
+    return outcomes  # type: ignore[return-value]
+
+
+def _run_chunk(engine: str, task_name: str, specs: list[AgentSpec], se_config: SEConfig | None,
+               se_params: np.ndarray | None, test_episodes: int) -> list[AgentOutcome]:
+    torch.set_num_threads(1)
+    task = get_task(task_name)
+    solved = task.solved if se_params is None else None
+    if engine == "scalar":
+        return [_run_scalar(task, spec, se_config, None if se_params is None else se_params[i], solved,
+                            test_episodes) for i, spec in enumerate(specs)]
+    groups: dict[tuple, list[int]] = defaultdict(list)  # one batch per (activation, dueling)
+    for i, spec in enumerate(specs):
+        groups[(spec.config.activation, spec.config.dueling)].append(i)
+    outcomes: list[AgentOutcome | None] = [None] * len(specs)
+    for members in groups.values():
+        start = time.perf_counter()
+        group_specs = [specs[i] for i in members]
+        if se_params is None:
+            env = BatchedTask(task, len(members))
+        else:
+            env = BatchedSE(task, se_config, torch.as_tensor(se_params[members], dtype=torch.float32))
+        results, q = train_batched(task, env, group_specs, solved)
+        returns, lengths = evaluate_batched(task, q, [s.seed for s in group_specs], test_episodes)
+        wall = (time.perf_counter() - start) / len(members)
+        for j, i in enumerate(members):
+            outcomes[i] = AgentOutcome(results[j].returns, results[j].lengths, returns[j].tolist(),
+                                       int(lengths[j].sum()), results[j].diverged, wall)
+    return outcomes  # type: ignore[return-value]
+
+
+def _run_scalar(task, spec: AgentSpec, se_config, params, solved, test_episodes) -> AgentOutcome:
+    start = time.perf_counter()
+    agent = DDQN(task.obs_dim, task.n_actions, spec.config, spec.seed)
+    train_env = task.make() if params is None else SyntheticEnv(task, torch.as_tensor(params), se_config)
+    result = agent.train(train_env, solved=solved, max_steps=task.max_steps)
+    returns, lengths = agent.evaluate_episodes(task.make(), test_episodes)
+    return AgentOutcome(result.returns, result.lengths, returns.tolist(), int(lengths.sum()), result.diverged,
+                        time.perf_counter() - start)

@@ -1,0 +1,128 @@
+"""The one place that knows file formats and paths: SE weights (safetensors) + metadata (JSON), NES
+checkpoints, history CSVs. Every write is atomic (temp file + rename); nothing is ever unpickled."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from benchmark.errors import ConfigError
+
+SE_WEIGHTS, SE_META = "se.safetensors", "se.json"
+CHECKPOINT = "checkpoint.safetensors"
+HISTORY = "history.csv"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call write(tmp_path) then rename tmp_path onto path (same folder, so the rename is atomic)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: dict) -> None:
+    atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2, sort_keys=True, default=_json_default)))
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"missing file {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"corrupted JSON file {path}: {err}") from None
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    atomic_write(path, lambda p: frame.to_csv(p, index=False))
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
+    meta = {"json": json.dumps(metadata, default=_json_default)} if metadata is not None else None
+    tensors = {k: v.detach().contiguous() for k, v in tensors.items()}
+    atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
+
+
+def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]:
+    """Tensors and the JSON metadata stored with them; a ConfigError for a missing or corrupted file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"missing file {path}")
+    try:
+        tensors = load_file(str(path))
+        from safetensors import safe_open
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ConfigError(f"corrupted safetensors file {path}: {err}") from None
+    return tensors, (json.loads(meta["json"]) if "json" in meta else None)
+
+
+def prepare_out_dir(out: Path, resume: bool, marker: str) -> Path:
+    """Create `out` (or check it for --resume); refuse to overwrite a finished or started run silently."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out={out} exists and is not a directory")
+    if not resume and (out / marker).exists():
+        raise ConfigError(f"out={out} already holds a run ({marker}); pass --resume to continue it or "
+                          "choose another directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"out={out} is not writable: {err.strerror}") from None
+    return out
+
+
+def package_versions() -> dict[str, str]:
+    import ConfigSpace
+    import gymnasium
+
+    from benchmark import __version__
+    return {"sebench": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "gymnasium": gymnasium.__version__, "numpy": np.__version__, "ConfigSpace": ConfigSpace.__version__}
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.integer, np.floating, np.bool_)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+
+
+def save_se(out: Path, state_dict: dict[str, torch.Tensor], meta: dict) -> None:
+    """An SE (or RN) as <out>/se.safetensors (weights) + <out>/se.json (metadata)."""
+    save_tensors(Path(out) / SE_WEIGHTS, state_dict)
+    write_json(Path(out) / SE_META, meta)
+
+
+def read_se(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(metadata, weights) of the SE stored in folder `path`."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ConfigError(f"no SE at {path}: not a directory")
+    meta = read_json(path / SE_META)
+    weights, _ = load_tensors(path / SE_WEIGHTS)
+    return meta, weights

@@ -1,0 +1,211 @@
+"""Learn an SE with NES: each iteration scores the centre and 2P mirrored perturbations by training DDQN agents
+on them and testing on the real task; checkpoints every iteration and resumes from the last one."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from benchmark import io, rng
+from benchmark.agents.batched import AgentSpec
+from benchmark.agents.ddqn import DDQNConfig
+from benchmark.agents.sampling import sample_configs
+from benchmark.engine import ENGINES, train_and_test
+from benchmark.envs.synthetic import SEConfig, initial_se_parameters, se_network
+from benchmark.envs.tasks import get_task
+from benchmark.errors import ConfigError, check_choice, check_range
+from benchmark.nes.strategy import NESConfig, NESStrategy
+from benchmark.parallel import default_workers, make_executor
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One SE training run."""
+
+    task: str = "CartPole-v0"
+    """Real task (see benchmark.envs.tasks.TASKS)."""
+    iterations: int = 50
+    """NES iteration limit."""
+    seed: int = 0
+    """Root seed; every random number of the run derives from it."""
+    vary_hp: bool = False
+    """Each member's agent draws its own lr, batch size, hidden size and layers (search_spaces/ddqn_varied)."""
+    test_episodes: int = 10
+    """Real-task test episodes per agent; a member's fitness is their mean return."""
+    engine: str = "batched"
+    """batched (lockstep, fast) or scalar (one agent at a time, the reference)."""
+    nes: NESConfig = field(default_factory=NESConfig)
+    agent: DDQNConfig = field(default_factory=lambda: DDQNConfig(max_episodes=100))
+    """Inner-loop DDQN; the episode budget on an SE is 100 by default (the 1% rule usually stops earlier)."""
+    se: SEConfig = field(default_factory=SEConfig)
+
+    def __post_init__(self):
+        get_task(self.task)
+        check_range("iterations", self.iterations, 1, 100_000, integer=True)
+        check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
+        check_range("test_episodes", self.test_episodes, 1, 10_000, integer=True)
+        check_choice("engine", self.engine, ENGINES)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        return cls(**{**d, "nes": NESConfig(**d["nes"]), "agent": DDQNConfig(**d["agent"]),
+                      "se": SEConfig(**d["se"])})
+
+
+@dataclass
+class RunState:
+    """Everything needed to continue a run after its last finished iteration."""
+
+    iteration: int
+    centre: np.ndarray
+    best_centre: np.ndarray
+    best_score: float
+    best_iteration: int
+    history: list[dict]
+    elapsed_s: float
+    real_steps: int
+    solved: bool = False
+
+
+def member_specs(run: RunConfig, iteration: int, n: int) -> list[AgentSpec]:
+    """Agent configs and seeds of an iteration's n members (centre first); child seeds per member."""
+    seeds = rng.child_seeds(run.seed, n, 1, iteration)
+    if run.vary_hp:
+        configs = sample_configs(run.agent, n, seed=rng.child_seeds(run.seed, 1, 2, iteration)[0])
+    else:
+        configs = [run.agent] * n
+    return [AgentSpec(c, s) for c, s in zip(configs, seeds)]
+
+
+def train_se(run: RunConfig, out: Path, *, workers: int | None = None, resume: bool = False,
+             progress: bool = True, executor=None, stop_after: int | None = None) -> RunState:
+    """Run (or resume) NES for `run`, writing SE, metadata, history and checkpoints into `out`.
+
+    stop_after: end after this many iterations of this call (used to test resuming).
+    """
+    task = get_task(run.task)
+    out = io.prepare_out_dir(out, resume, io.CHECKPOINT)
+    workers = default_workers() if workers is None else workers
+    state = _load_or_start(run, out, resume)
+    own_executor = executor is None
+    executor = make_executor(workers) if own_executor else executor
+    strategy = NESStrategy(state.centre, run.nes)
+    bar = tqdm(total=run.iterations, initial=state.iteration, disable=not progress, unit="it",
+               desc=f"NES {run.task}")
+    done_here = 0
+    try:
+        while not state.solved and state.iteration < run.iterations:
+            if stop_after is not None and done_here >= stop_after:
+                break
+            start = time.perf_counter()
+            it = state.iteration
+            members = strategy.ask(np.random.default_rng([run.seed, 0, it]))
+            params = np.vstack([strategy.centre[None], members])
+            specs = member_specs(run, it, len(params))
+            outcomes = train_and_test(run.task, specs, run.se, params, run.test_episodes, run.engine,
+                                      executor, workers)
+            fitness = np.array([o.fitness for o in outcomes])
+            centre_score = float(fitness[0])
+            if centre_score > state.best_score:
+                state.best_score, state.best_centre, state.best_iteration = centre_score, strategy.centre.copy(), it
+            state.solved = centre_score >= task.solved
+            metrics = {"utilities": np.zeros(len(members))} if state.solved else strategy.tell(fitness[1:], centre_score)
+            state.real_steps += sum(o.test_steps for o in outcomes)
+            wall = time.perf_counter() - start
+            state.elapsed_s += wall
+            state.history.append(_history_row(it, fitness, outcomes, metrics, wall, state))
+            state.iteration = it + 1
+            state.centre = strategy.centre
+            _checkpoint(out, run, state)
+            done_here += 1
+            bar.update(1)
+            bar.set_postfix(centre=f"{centre_score:.1f}", best=f"{state.best_score:.1f}",
+                            elapsed=f"{state.elapsed_s:.0f}s")
+    finally:
+        bar.close()
+        if own_executor:
+            executor.shutdown(cancel_futures=True)
+    if state.solved or state.iteration >= run.iterations:
+        _write_final(out, run, state)
+    return state
+
+
+def _load_or_start(run: RunConfig, out: Path, resume: bool) -> RunState:
+    if resume and (out / io.CHECKPOINT).exists():
+        tensors, meta = io.load_tensors(out / io.CHECKPOINT)
+        if meta is None or "run" not in meta:
+            raise ConfigError(f"checkpoint {out / io.CHECKPOINT} has no run metadata")
+        if RunConfig.from_dict(meta["run"]) != run:
+            raise ConfigError(f"--resume: the run in {out} was started with a different configuration; "
+                              f"stored: {json.dumps(meta['run'])}")
+        s = meta["state"]
+        return RunState(s["iteration"], tensors["centre"].numpy(), tensors["best_centre"].numpy(),
+                        s["best_score"], s["best_iteration"], s["history"], s["elapsed_s"], s["real_steps"],
+                        s["solved"])
+    task = get_task(run.task)
+    centre = initial_se_parameters(task, run.se, rng.child_seeds(run.seed, 1, 0)[0]).double().numpy()
+    return RunState(0, centre, centre.copy(), -np.inf, -1, [], 0.0, 0)
+
+
+def _history_row(it, fitness, outcomes, metrics, wall, state) -> dict:
+    return {
+        "iteration": it,
+        "centre_score": float(fitness[0]),
+        "best_member_score": float(fitness[1:].max()),
+        "mean_member_score": float(fitness[1:].mean()),
+        "member_scores": json.dumps([round(float(f), 4) for f in fitness[1:]]),
+        "utilities": json.dumps([round(float(u), 6) for u in metrics["utilities"]]),
+        "mean_train_steps": float(np.mean([o.train_steps for o in outcomes])),
+        "mean_train_episodes": float(np.mean([o.train_episodes for o in outcomes])),
+        "diverged_agents": int(sum(o.diverged for o in outcomes)),
+        "real_env_steps": int(sum(o.test_steps for o in outcomes)),
+        "time_s": round(wall, 3),
+        "elapsed_s": round(state.elapsed_s, 3),
+    }
+
+
+def _checkpoint(out: Path, run: RunConfig, state: RunState) -> None:
+    meta = {"run": run.to_dict(), "state": {
+        "iteration": state.iteration, "best_score": state.best_score, "best_iteration": state.best_iteration,
+        "history": state.history, "elapsed_s": state.elapsed_s, "real_steps": state.real_steps,
+        "solved": state.solved}}
+    io.save_tensors(out / io.CHECKPOINT, {"centre": torch.from_numpy(np.asarray(state.centre)),
+                                          "best_centre": torch.from_numpy(np.asarray(state.best_centre))}, meta)
+    io.write_csv(out / io.HISTORY, pd.DataFrame(state.history))
+
+
+def _write_final(out: Path, run: RunConfig, state: RunState) -> None:
+    """The SE: the centre that solved the task, else the best-scoring centre of the run."""
+    task = get_task(run.task)
+    net = se_network(task, run.se)
+    params = state.best_centre
+    torch.nn.utils.vector_to_parameters(torch.as_tensor(params, dtype=torch.float32), net.parameters())
+    meta = {
+        "kind": "synthetic_env",
+        "task": run.task,
+        "architecture": dataclasses.asdict(run.se),
+        "seed": run.seed,
+        "versions": io.package_versions(),
+        "nes": dataclasses.asdict(run.nes),
+        "agent": dataclasses.asdict(run.agent),
+        "vary_hp": run.vary_hp,
+        "engine": run.engine,
+        "iterations": state.iteration,
+        "selected_iteration": state.best_iteration,
+        "centre_score": state.best_score,
+        "solved": state.solved,
+        "wall_time_s": state.elapsed_s,
+        "real_env_steps": state.real_steps,
+        "run": run.to_dict(),
+    }
+    io.save_se(out, net.state_dict(), meta)

@@ -1,0 +1,41 @@
+"""Parallelism behind one interface: a concurrent.futures.Executor (serial, local processes, or dask)."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+
+
+class SerialExecutor(Executor):
+    """Runs each job at submit time in this process (debugging, determinism checks)."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as err:  # handed to the caller through the future, as a pool would
+            future.set_exception(err)
+        return future
+
+
+def _init_worker() -> None:
+    import torch
+    torch.set_num_threads(1)
+
+
+def make_executor(workers: int, scheduler: str | None = None) -> Executor:
+    """workers <= 1: serial; else a process pool (spawned, one torch thread each); or a dask scheduler."""
+    if scheduler:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise RuntimeError("--scheduler needs the dask extra: pip install 'sebench[dask]'") from None
+        return Client(scheduler).get_executor()
+    if workers <= 1:
+        return SerialExecutor()
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker)
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -1,0 +1,29 @@
+"""ConfigSpace search spaces, one module per space; names map 1:1 onto the config dataclass fields."""
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+import ConfigSpace as CS
+
+from benchmark.errors import ConfigError
+
+_MODULES = {
+    "ddqn_varied": "search_spaces.ddqn_varied",
+}
+"""Space name -> module defining `build(seed: int | None) -> ConfigurationSpace`."""
+
+
+def names() -> list[str]:
+    return sorted(_MODULES)
+
+
+def builder(name: str) -> Callable[..., CS.ConfigurationSpace]:
+    if name not in _MODULES:
+        raise ConfigError(f"space={name!r} is not a known search space; choose one of {names()}")
+    return importlib.import_module(_MODULES[name]).build
+
+
+def get_space(name: str, seed: int | None = None) -> CS.ConfigurationSpace:
+    """The search space `name`, seeded for sampling."""
+    return builder(name)(seed=seed)
