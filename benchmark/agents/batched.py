@@ -20,7 +20,7 @@ from benchmark.agents.ddqn import DDQN, DDQNConfig, QNetwork, TrainResult, buffe
 from benchmark.envs.tasks import BatchedTask, Task
 from benchmark.nets import ACTIVATION_FNS
 
-_BETA1, _BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults
+_BETA1, _BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults, same formula as its step()
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,14 @@ class BatchedEnv(Protocol):
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
 
+    def select(self, idx: np.ndarray) -> None: ...
+
 
 class BatchedQ:
     """Stacked, padded Q-networks of M members in one flat parameter tensor theta [M, D]."""
 
     def __init__(self, obs_dim: int, n_actions: int, specs: list[AgentSpec]):
+        """Members' initial weights are exactly those of DDQN(obs_dim, n_actions, config, seed)."""
         configs = [s.config for s in specs]
         first = configs[0]
         if any(c.activation != first.activation or c.dueling != first.dueling for c in configs):
@@ -66,13 +69,24 @@ class BatchedQ:
         self.theta = torch.zeros(self.m, int(self.offsets[-1]))
         layers_t = torch.tensor([c.hidden_layers for c in configs])
         self.layer_on = [(layers_t > i)[:, None, None] for i in range(self.layers)]  # gate of hidden layer i
+        self._all_layer_on = self.layer_on
         self.all_layers = bool((layers_t == self.layers).all())
         for i, spec in enumerate(specs):
             self.load_member(i, DDQN(obs_dim, n_actions, spec.config, spec.seed).q)
 
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep the per-member gates of `rows` (weights are passed to forward by the caller)."""
+        self.layer_on = [g[rows] for g in self.layer_on]
+
+    def select_all(self, m: int) -> None:
+        """Restore the gates of all m members (after training compacted them)."""
+        self.layer_on = self._all_layer_on
+        assert self.layer_on[0].shape[0] == m
+
     def views(self, theta: torch.Tensor) -> list[torch.Tensor]:
         """Per-layer views [M, *shape] of a flat [M, D] tensor."""
-        return [theta[:, a:b].view(self.m, *s) for a, b, s in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
+        m = theta.shape[0]
+        return [theta[:, a:b].view(m, *s) for a, b, s in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
 
     def _scalar_tensors(self, q: QNetwork, hidden: int) -> list[tuple[int, torch.Tensor]]:
         """(segment index, tensor) of a scalar network, in the order of self.shapes."""
@@ -117,152 +131,167 @@ class BatchedQ:
         return torch.baddbmm(v[k + 1][:, :, None], v[k], h).transpose(1, 2)
 
 
-class _Column:
-    """Per-member hyperparameters as arrays/tensors."""
+class _Lockstep:
+    """All per-member training state, as rows; `compact` drops the rows of finished members."""
 
-    def __init__(self, configs: list[DDQNConfig]):
+    def __init__(self, task: Task, env: BatchedEnv, specs: list[AgentSpec], solved: float | None):
+        m = len(specs)
+        self.task, self.env, self.solved = task, env, solved
+        self.configs = [s.config for s in specs]
+        self.rows = np.arange(m)  # original member index of each row
+        self.q = BatchedQ(task.obs_dim, task.n_actions, specs)
+        self.final_theta = self.q.theta.clone()
+        self.theta = self.q.theta.clone().requires_grad_(True)
+        self.target = self.q.theta.clone()
+        self.adam_m, self.adam_v = torch.zeros_like(self.target), torch.zeros_like(self.target)
+        self.adam_step = np.zeros(m)
+
         def col(name):
-            return np.array([getattr(c, name) for c in configs])
-        self.lr = torch.tensor(col("lr"), dtype=torch.float64)
-        self.batch = col("batch_size")
+            return np.array([getattr(c, name) for c in self.configs])
+        self.lr, self.batch = col("lr").astype(np.float64), col("batch_size")
         self.gamma = torch.tensor(col("gamma"), dtype=torch.float32)[:, None]
         self.tau = torch.tensor(col("tau"), dtype=torch.float32)[:, None]
-        self.eps_min, self.eps_decay = col("eps_min"), col("eps_decay")
-        self.init_episodes = col("init_episodes")
+        self.eps_min, self.eps_decay, self.init_episodes = col("eps_min"), col("eps_decay"), col("init_episodes")
+        self.eps = col("eps_init").astype(np.float64)
+        self.keys = np.array([rng.member_key(s.seed) for s in specs], dtype=np.uint64)
 
+        self.caps = np.array([buffer_capacity(c, task.max_steps) for c in self.configs])
+        cap = int(self.caps.max())
+        self.b_obs = torch.zeros(m, cap, task.obs_dim)
+        self.b_next = torch.zeros(m, cap, task.obs_dim)
+        self.b_act = torch.zeros(m, cap, dtype=torch.int64)
+        self.b_rew = torch.zeros(m, cap)
+        self.b_done = torch.zeros(m, cap)
+        self.ptr, self.size = np.zeros(m, np.int64), np.zeros(m, np.int64)
 
-def train_batched(task: Task, env: BatchedEnv, specs: list[AgentSpec], solved: float | None,
-                  progress=None) -> tuple[list[TrainResult], BatchedQ]:
-    """Train one agent per spec on env copy i, all in lockstep; `solved` as in DDQN.train."""
-    m, configs = len(specs), [s.config for s in specs]
-    assert env.n == m, "one environment copy per member"
-    q = BatchedQ(task.obs_dim, task.n_actions, specs)
-    hp = _Column(configs)
-    keys = np.array([rng.member_key(s.seed) for s in specs], dtype=np.uint64)
-    ar = torch.arange(m)
-    theta = q.theta.requires_grad_(True)
-    target = q.theta.detach().clone()
-    adam_m, adam_v = torch.zeros_like(target), torch.zeros_like(target)
-    adam_step = np.zeros(m)
+        self.results = [TrainResult() for _ in range(m)]
+        self.t = np.zeros(m, np.int64)  # per-member global step counter
+        self.updates = np.zeros(m, np.int64)
+        self.ep_return, self.ep_len = np.zeros(m), np.zeros(m, np.int64)
+        self.alive = np.ones(m, bool)
+        self.learning = self.init_episodes <= 0
+        env.reset(np.arange(m), [rng.seed_value(k, rng.Stream.TRAIN_RESET, 0) for k in self.keys])
+        self.obs = env.observation()
 
-    cap = max(buffer_capacity(c, task.max_steps) for c in configs)
-    caps = np.array([buffer_capacity(c, task.max_steps) for c in configs])
-    b_obs = torch.zeros(m, cap, task.obs_dim)
-    b_next = torch.zeros(m, cap, task.obs_dim)
-    b_act = torch.zeros(m, cap, dtype=torch.int64)
-    b_rew = torch.zeros(m, cap)
-    b_done = torch.zeros(m, cap)
-    ptr, size = np.zeros(m, np.int64), np.zeros(m, np.int64)
-    bmax = int(hp.batch.max())
-    batch_mask = torch.from_numpy((np.arange(bmax)[None] < hp.batch[:, None]).astype(np.float32))
-    inv_batch = torch.from_numpy(1.0 / hp.batch.astype(np.float32))
+    _ROW_ARRAYS = ("rows", "adam_step", "lr", "batch", "eps_min", "eps_decay", "init_episodes", "eps", "keys",
+                   "caps", "ptr", "size", "t", "updates", "ep_return", "ep_len", "alive", "learning", "obs")
+    _ROW_TENSORS = ("target", "adam_m", "adam_v", "gamma", "tau", "b_obs", "b_next", "b_act", "b_rew", "b_done")
 
-    results = [TrainResult() for _ in range(m)]
-    eps = np.array([c.eps_init for c in configs], dtype=np.float64)
-    t = np.zeros(m, np.int64)  # per-member global step counter
-    updates = np.zeros(m, np.int64)
-    ep_return, ep_len = np.zeros(m), np.zeros(m, np.int64)
-    alive = np.ones(m, bool)
-    learning = hp.init_episodes <= 0
-    env.reset(np.arange(m), [rng.seed_value(k, rng.Stream.TRAIN_RESET, 0) for k in keys])
-    obs = env.observation()
+    def compact(self) -> None:
+        """Keep only the rows of members still training (their state is copied, nothing else changes)."""
+        keep = np.flatnonzero(self.alive)
+        keep_t = torch.from_numpy(keep)
+        for name in self._ROW_ARRAYS:
+            setattr(self, name, getattr(self, name)[keep])
+        for name in self._ROW_TENSORS:
+            setattr(self, name, getattr(self, name)[keep_t])
+        self.theta = self.theta.detach()[keep_t].requires_grad_(True)
+        self.q.select(keep_t)
+        self.env.select(keep)
 
-    while alive.any():
-        # act: epsilon-greedy with counter-based draws
+    def run(self) -> tuple[list[TrainResult], BatchedQ]:
+        while len(self.rows):
+            self.tick()
+            if self.alive.sum() <= 0.75 * len(self.rows):
+                self.compact()
+        self.q.theta = self.final_theta
+        self.q.select_all(len(self.results))
+        return self.results, self.q
+
+    def tick(self) -> None:
+        task, keys, alive = self.task, self.keys, self.alive
         with torch.no_grad():
-            greedy = q.forward(theta, torch.from_numpy(obs)[:, None, :])[:, 0].argmax(-1).numpy()
-        explore = rng.uniform(keys, rng.Stream.EXPLORE_COIN, t) < eps
-        random_action = rng.integers(keys, rng.Stream.EXPLORE_ACTION, t, 0, task.n_actions)
+            greedy = self.q.forward(self.theta, torch.from_numpy(self.obs)[:, None, :])[:, 0].argmax(-1).numpy()
+        explore = rng.uniform(keys, rng.Stream.EXPLORE_COIN, self.t) < self.eps
+        random_action = rng.integers(keys, rng.Stream.EXPLORE_ACTION, self.t, 0, task.n_actions)
         action = np.where(explore, random_action, greedy)
-        next_obs, reward, terminated, truncated = env.step(action)
+        next_obs, reward, terminated, truncated = self.env.step(action)
 
-        # store (alive members only)
         idx = np.flatnonzero(alive)
-        it = torch.from_numpy(idx)
-        pt = torch.from_numpy(ptr[idx])
-        b_obs[it, pt] = torch.from_numpy(obs[idx])
-        b_next[it, pt] = torch.from_numpy(next_obs[idx])
-        b_act[it, pt] = torch.from_numpy(action[idx])
-        b_rew[it, pt] = torch.from_numpy(reward[idx].astype(np.float32))
-        b_done[it, pt] = torch.from_numpy(terminated[idx].astype(np.float32))
-        ptr[idx] = (ptr[idx] + 1) % caps[idx]
-        size[idx] = np.minimum(size[idx] + 1, caps[idx])
-        t[idx] += 1
-        ep_len[idx] += 1
-        ep_return[idx] += reward[idx]
+        it, pt = torch.from_numpy(idx), torch.from_numpy(self.ptr[idx])
+        self.b_obs[it, pt] = torch.from_numpy(self.obs[idx])
+        self.b_next[it, pt] = torch.from_numpy(next_obs[idx])
+        self.b_act[it, pt] = torch.from_numpy(action[idx])
+        self.b_rew[it, pt] = torch.from_numpy(reward[idx].astype(np.float32))
+        self.b_done[it, pt] = torch.from_numpy(terminated[idx].astype(np.float32))
+        self.ptr[idx] = (self.ptr[idx] + 1) % self.caps[idx]
+        self.size[idx] = np.minimum(self.size[idx] + 1, self.caps[idx])
+        self.t[idx] += 1
+        self.ep_len[idx] += 1
+        self.ep_return[idx] += reward[idx]
 
-        # learn (alive members past their initial episodes)
-        active = alive & learning
+        diverged = np.zeros(len(alive), bool)
+        active = alive & self.learning
         if active.any():
-            bad = _update(q, theta, target, adam_m, adam_v, adam_step, active, hp, keys, updates, size,
-                          bmax, batch_mask, inv_batch, ar, b_obs, b_act, b_rew, b_next, b_done)
-            updates[active] += 1
-            for i in np.flatnonzero(bad):
-                results[i].diverged = True
+            diverged = self.update(active)
+            self.updates[active] += 1
 
-        # episode ends
-        ended = alive & (terminated | truncated | np.array([r.diverged for r in results]))
+        ended = alive & (terminated | truncated | diverged)
         for i in np.flatnonzero(ended):
-            res = results[i]
-            res.returns.append(float(ep_return[i]))
-            res.lengths.append(int(ep_len[i]))
-            eps[i] = max(hp.eps_min[i], eps[i] * hp.eps_decay[i])
-            ep_return[i], ep_len[i] = 0.0, 0
-            if res.diverged or should_stop(res.returns, res.steps, configs[i], solved):
+            member = self.rows[i]
+            res = self.results[member]
+            res.diverged = res.diverged or bool(diverged[i])
+            res.returns.append(float(self.ep_return[i]))
+            res.lengths.append(int(self.ep_len[i]))
+            self.eps[i] = max(self.eps_min[i], self.eps[i] * self.eps_decay[i])
+            self.ep_return[i], self.ep_len[i] = 0.0, 0
+            if res.diverged or should_stop(res.returns, res.steps, self.configs[member], self.solved):
                 alive[i] = False
-                if progress is not None:
-                    progress(1)
+                self.final_theta[member] = self.theta.detach()[i]
             else:
-                learning[i] = res.episodes >= hp.init_episodes[i]
+                self.learning[i] = res.episodes >= self.init_episodes[i]
         restart = np.flatnonzero(ended & alive)
         if len(restart):
-            env.reset(restart, [rng.seed_value(keys[i], rng.Stream.TRAIN_RESET, results[i].episodes)
-                                for i in restart])
+            self.env.reset(restart, [rng.seed_value(keys[i], rng.Stream.TRAIN_RESET,
+                                                    self.results[self.rows[i]].episodes) for i in restart])
             next_obs = next_obs.copy()
-            next_obs[restart] = env.observation()[restart]
-        obs = next_obs
+            next_obs[restart] = self.env.observation()[restart]
+        self.obs = next_obs
 
-    q.theta = theta.detach()
-    return results, q
+    def update(self, active: np.ndarray) -> np.ndarray:
+        """One DDQN update of every active row; returns the rows whose loss was not finite."""
+        q, theta, target = self.q, self.theta, self.target
+        bmax = int(self.batch[active].max())
+        idx = torch.from_numpy(rng.integers(self.keys[:, None], rng.Stream.REPLAY, self.updates[:, None],
+                                            np.arange(bmax)[None], np.maximum(self.size, 1)[:, None]))
+        rows = torch.arange(len(active))[:, None]
+        obs, act, rew = self.b_obs[rows, idx], self.b_act[rows, idx], self.b_rew[rows, idx]
+        nxt, done = self.b_next[rows, idx], self.b_done[rows, idx]
+        with torch.no_grad():
+            next_action = q.forward(theta, nxt).argmax(-1, keepdim=True)
+            next_q = q.forward(target, nxt).gather(-1, next_action)[..., 0]
+            y = rew + self.gamma * (1.0 - done) * next_q
+        qa = q.forward(theta, obs).gather(-1, act[..., None])[..., 0]
+        batch_mask = torch.from_numpy((np.arange(bmax)[None] < self.batch[:, None]).astype(np.float32))
+        per_member = ((qa - y) ** 2 * batch_mask).sum(1) / torch.from_numpy(self.batch.astype(np.float32))
+        finite = torch.isfinite(per_member).numpy()
+        step_mask = active & finite
+        mask_t = torch.from_numpy(step_mask)
+        loss = torch.where(mask_t, per_member, torch.zeros_like(per_member)).sum()
+        theta.grad = None
+        loss.backward()
+        with torch.no_grad():
+            grad = torch.nan_to_num(theta.grad)
+            self.adam_step[step_mask] += 1
+            steps = np.maximum(self.adam_step, 1)
+            step_size = torch.from_numpy((self.lr / (1.0 - _BETA1 ** steps)).astype(np.float32))[:, None]
+            bc2_sqrt = torch.from_numpy(np.sqrt(1.0 - _BETA2 ** steps).astype(np.float32))[:, None]
+            col = mask_t[:, None]
+            new_m = self.adam_m.lerp(grad, 1.0 - _BETA1)
+            new_v = self.adam_v * _BETA2 + (1.0 - _BETA2) * grad * grad
+            new_theta = theta - step_size * new_m / (new_v.sqrt() / bc2_sqrt + _ADAM_EPS)
+            self.adam_m.copy_(torch.where(col, new_m, self.adam_m))
+            self.adam_v.copy_(torch.where(col, new_v, self.adam_v))
+            theta.copy_(torch.where(col, new_theta, theta))
+            target.copy_(torch.where(col, self.tau * theta + (1.0 - self.tau) * target, target))
+        return active & ~finite
 
 
-def _update(q, theta, target, adam_m, adam_v, adam_step, active, hp, keys, updates, size, bmax, batch_mask,
-            inv_batch, ar, b_obs, b_act, b_rew, b_next, b_done) -> np.ndarray:
-    """One DDQN update of every active member; returns the members whose loss was not finite."""
-    idx = torch.from_numpy(rng.integers(keys[:, None], rng.Stream.REPLAY, updates[:, None],
-                                        np.arange(bmax)[None], np.maximum(size, 1)[:, None]))
-    rows = ar[:, None]
-    obs, act, rew = b_obs[rows, idx], b_act[rows, idx], b_rew[rows, idx]
-    nxt, done = b_next[rows, idx], b_done[rows, idx]
-    with torch.no_grad():
-        next_action = q.forward(theta, nxt).argmax(-1, keepdim=True)
-        next_q = q.forward(target, nxt).gather(-1, next_action)[..., 0]
-        y = rew + hp.gamma * (1.0 - done) * next_q
-    qa = q.forward(theta, obs).gather(-1, act[..., None])[..., 0]
-    per_member = ((qa - y) ** 2 * batch_mask).sum(1) * inv_batch
-    finite = torch.isfinite(per_member).numpy()
-    step_mask = active & finite
-    mask_t = torch.from_numpy(step_mask)
-    loss = torch.where(mask_t, per_member, torch.zeros_like(per_member)).sum()
-    theta.grad = None
-    loss.backward()
-    with torch.no_grad():
-        grad = torch.nan_to_num(theta.grad)
-        adam_step[step_mask] += 1
-        steps = np.maximum(adam_step, 1)
-        bc1 = 1.0 - _BETA1 ** steps
-        bc2_sqrt = np.sqrt(1.0 - _BETA2 ** steps)
-        step_size = torch.from_numpy((hp.lr.numpy() / bc1).astype(np.float32))[:, None]
-        col = mask_t[:, None]
-        new_m = adam_m.lerp(grad, 1.0 - _BETA1)
-        new_v = adam_v * _BETA2 + (1.0 - _BETA2) * grad * grad
-        denom = new_v.sqrt() / torch.from_numpy(bc2_sqrt.astype(np.float32))[:, None] + _ADAM_EPS
-        new_theta = theta - step_size * new_m / denom
-        adam_m.copy_(torch.where(col, new_m, adam_m))
-        adam_v.copy_(torch.where(col, new_v, adam_v))
-        theta.copy_(torch.where(col, new_theta, theta))
-        target.copy_(torch.where(col, hp.tau * theta + (1.0 - hp.tau) * target, target))
-    return active & ~finite
+def train_batched(task: Task, env: BatchedEnv, specs: list[AgentSpec],
+                  solved: float | None) -> tuple[list[TrainResult], BatchedQ]:
+    """Train one agent per spec on env copy i, all in lockstep; `solved` as in DDQN.train."""
+    assert env.n == len(specs), "one environment copy per member"
+    return _Lockstep(task, env, specs, solved).run()
 
 
 @torch.no_grad()

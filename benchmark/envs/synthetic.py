@@ -12,6 +12,11 @@ from benchmark.errors import check_choice, check_range
 from benchmark.nets import ACTIVATION_FNS, ACTIVATIONS, flat_parameters, init_uniform_, load_flat_parameters, mlp
 
 
+DONE_THRESHOLD = 0.5
+"""An episode on an SE ends when the done output exceeds this (as in the paper's code): a fresh SE's done
+output is near 0, so its episodes start long and the SE learns when to end them."""
+
+
 @dataclass(frozen=True)
 class SEConfig:
     """Architecture of a synthetic environment."""
@@ -33,7 +38,7 @@ class SEConfig:
 
 
 def se_network(task: Task, config: SEConfig) -> torch.nn.Sequential:
-    """The SE network: input = state ++ one-hot action; output = next state ++ reward ++ done logit."""
+    """The SE network: input = state ++ one-hot action; output = next state ++ reward ++ done output."""
     return mlp(task.obs_dim + task.n_actions, config.hidden_size, config.hidden_layers, task.obs_dim + 2,
                config.activation)
 
@@ -47,8 +52,9 @@ def initial_se_parameters(task: Task, config: SEConfig, seed: int) -> torch.Tens
 class SyntheticEnv(gym.Env):
     """A learned SE as a gymnasium environment with the real task's action space and episode limit.
 
-    Observations have the real task's shape and dtype but unbounded limits: a learned SE is not bound by
-    the real task's box. Start states are drawn, seeded, from the real task's reset distribution.
+    Observations have the real task's shape and dtype; their box is +-state_bound, not the real task's box
+    (a learned SE is not bound by it, and an output beyond state_bound ends the episode). Start states are
+    drawn, seeded, from the real task's reset distribution.
     """
 
     metadata = {"render_modes": []}
@@ -57,7 +63,8 @@ class SyntheticEnv(gym.Env):
         self.task = get_task(task) if isinstance(task, str) else task
         self.config = config
         self.net = load_flat_parameters(se_network(self.task, config), parameters).eval()
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.task.obs_dim,), np.float32)
+        bound = config.state_bound
+        self.observation_space = gym.spaces.Box(-bound, bound, (self.task.obs_dim,), np.float32)
         self.action_space = gym.spaces.Discrete(self.task.n_actions)
         self._state: np.ndarray | None = None
         self._t = 0
@@ -79,14 +86,14 @@ class SyntheticEnv(gym.Env):
         x[self.task.obs_dim + int(action)] = 1.0
         with torch.no_grad():
             out = self.net(torch.from_numpy(x)[None])[0].numpy()
-        next_state, reward, done_logit = out[: self.task.obs_dim], float(out[-2]), float(out[-1])
+        next_state, reward, done = out[: self.task.obs_dim], float(out[-2]), float(out[-1])
         self._t += 1
         truncated = self._t >= self.task.max_steps
         if not np.all(np.isfinite(out)) or np.any(np.abs(next_state) > self.config.state_bound):
             # a broken or exploding SE ends the episode and gives nothing; the last finite state is kept
             return self._state.copy(), 0.0, True, False, {"diverged": True}
         self._state = next_state.astype(np.float32)
-        terminated = done_logit > 0.0
+        terminated = done > DONE_THRESHOLD
         return self._state.copy(), reward, terminated, truncated and not terminated, {"diverged": False}
 
 
@@ -123,6 +130,12 @@ class BatchedSE:
     def observation(self) -> np.ndarray:
         return self.state.copy()
 
+    def select(self, idx: np.ndarray) -> None:
+        """Keep only SEs `idx` (in that order)."""
+        rows = torch.from_numpy(np.asarray(idx))
+        self.layers = [(w[rows], b[rows]) for w, b in self.layers]
+        self.state, self.t, self.n = self.state[idx], self.t[idx], len(idx)
+
     @torch.no_grad()
     def step(self, actions: np.ndarray):
         x = torch.cat([torch.from_numpy(self.state), self._onehot[torch.from_numpy(actions)]], dim=1)[:, None, :]
@@ -132,9 +145,9 @@ class BatchedSE:
                 x = self.activation(x)
         out = x[:, 0].numpy()
         obs_dim = self.task.obs_dim
-        next_state, reward, logit = out[:, :obs_dim], out[:, obs_dim].astype(np.float64), out[:, obs_dim + 1]
+        next_state, reward, done = out[:, :obs_dim], out[:, obs_dim].astype(np.float64), out[:, obs_dim + 1]
         diverged = ~np.isfinite(out).all(1) | (np.abs(next_state) > self.config.state_bound).any(1)
-        terminated = (logit > 0.0) | diverged
+        terminated = (done > DONE_THRESHOLD) | diverged
         self.state = np.where(diverged[:, None], self.state, next_state).astype(np.float32)
         self.t += 1
         truncated = (self.t >= self.task.max_steps) & ~terminated

@@ -158,6 +158,10 @@ class BatchedTask:
     def observation(self) -> np.ndarray:
         return self.task.observe(self.state)
 
+    def select(self, idx: np.ndarray) -> None:
+        """Keep only copies `idx` (in that order)."""
+        self.state, self.t, self.n = self.state[idx], self.t[idx], len(idx)
+
     def step(self, actions: np.ndarray):
         """Step every copy; returns (obs, reward, terminated, truncated) as arrays of length N."""
         self.state, reward, term = self.task.dynamics(self.state, actions)

@@ -1,0 +1,84 @@
+"""The batched engine against the scalar reference, member by member."""
+import numpy as np
+import pytest
+import torch
+
+from benchmark.agents.batched import AgentSpec, BatchedQ, evaluate_batched, train_batched
+from benchmark.agents.ddqn import DDQN, DDQNConfig
+from benchmark.agents.sampling import sample_configs
+from benchmark.envs.synthetic import BatchedSE, SEConfig, SyntheticEnv, initial_se_parameters
+from benchmark.envs.tasks import BatchedTask, get_task
+
+TASK = get_task("CartPole-v0")
+ATOL = 1e-4  # float32 summation order differs between bmm and mm; trajectories stay identical
+
+
+def _max_diff(a, b):
+    return max((x - y).abs().max().item() for x, y in zip(a.parameters(), b.parameters()))
+
+
+def _scalar_on_se(cfg, seed, params):
+    agent = DDQN(TASK.obs_dim, TASK.n_actions, cfg, seed)
+    return agent, agent.train(SyntheticEnv(TASK, params), max_steps=TASK.max_steps)
+
+
+def test_one_member_on_a_real_task_reproduces_the_scalar_path():
+    cfg = DDQNConfig(max_episodes=15)
+    agent = DDQN(4, 2, cfg, seed=5)
+    scalar = agent.train(TASK.make(), solved=195.0)
+    results, q = train_batched(TASK, BatchedTask(TASK, 1), [AgentSpec(cfg, 5)], solved=195.0)
+    assert results[0].returns == scalar.returns and results[0].lengths == scalar.lengths
+    assert _max_diff(agent.q, q.member_module(0, cfg)) < ATOL
+    returns, _ = evaluate_batched(TASK, q, [5], 5)
+    np.testing.assert_array_equal(returns[0], agent.evaluate(TASK.make(), 5))
+
+
+def test_many_varied_members_each_match_their_scalar_run():
+    base = DDQNConfig(max_episodes=6, init_episodes=1)
+    configs = sample_configs(base, 6, seed=3)
+    configs[0] = configs[0].__class__(**{**vars(configs[0]), "hidden_layers": 2})
+    configs[1] = configs[1].__class__(**{**vars(configs[1]), "hidden_layers": 1})
+    params = torch.stack([initial_se_parameters(TASK, SEConfig(), s) for s in range(len(configs))])
+    specs = [AgentSpec(c, 100 + i) for i, c in enumerate(configs)]
+    results, q = train_batched(TASK, BatchedSE(TASK, SEConfig(), params), specs, solved=None)
+    assert len({c.hidden_size for c in configs}) > 1 and len({c.batch_size for c in configs}) > 1
+    for i, (cfg, spec) in enumerate(zip(configs, specs)):
+        agent, scalar = _scalar_on_se(cfg, spec.seed, params[i])
+        assert results[i].lengths == scalar.lengths
+        np.testing.assert_allclose(results[i].returns, scalar.returns, atol=1e-3)
+        assert _max_diff(agent.q, q.member_module(i, cfg)) < ATOL
+
+
+def test_padded_units_and_gated_layers_receive_no_updates():
+    small = DDQNConfig(hidden_size=5, hidden_layers=1, max_episodes=4, init_episodes=0)
+    big = DDQNConfig(hidden_size=12, hidden_layers=2, max_episodes=4, init_episodes=0)
+    results, q = train_batched(TASK, BatchedTask(TASK, 2), [AgentSpec(small, 1), AgentSpec(big, 2)], 195.0)
+    views = q.views(q.theta)
+    w0, b0, w1, b1, w_out = views[0][0], views[1][0], views[2][0], views[3][0], views[4][0]
+    assert results[0].steps > 0
+    assert torch.all(w0[5:] == 0) and torch.all(b0[5:] == 0) and torch.all(w_out[:, 5:] == 0)
+    assert torch.all(w1 == 0) and torch.all(b1 == 0)  # member 0 has no second hidden layer
+
+
+def test_finished_members_are_masked():
+    quick = DDQNConfig(max_episodes=1, init_episodes=0)
+    slow = DDQNConfig(max_episodes=8, init_episodes=0)
+    specs = [AgentSpec(quick, 1), AgentSpec(slow, 2)]
+    before = BatchedQ(4, 2, specs).theta[0].clone()
+    results, q = train_batched(TASK, BatchedTask(TASK, 2), specs, 195.0)
+    agent = DDQN(4, 2, quick, 1)
+    agent.train(TASK.make(), solved=195.0)
+    assert results[0].episodes == 1 and results[1].episodes == 8
+    assert not torch.equal(before, q.theta[0])
+    assert _max_diff(agent.q, q.member_module(0, quick)) < ATOL  # stopped updating when it finished
+
+
+def test_a_non_finite_loss_stops_only_that_member():
+    cfg = DDQNConfig(max_episodes=3, init_episodes=0)
+    params = torch.stack([initial_se_parameters(TASK, SEConfig(), s) for s in range(2)])
+    params[0, -2] = 1e38  # reward bias of SE 0: finite rewards whose squared TD error overflows
+    env = BatchedSE(TASK, SEConfig(), params)
+    results, q = train_batched(TASK, env, [AgentSpec(cfg, 1), AgentSpec(cfg, 2)], None)
+    assert results[0].diverged and results[0].episodes == 1
+    assert torch.isfinite(q.theta[0]).all()  # the bad update was not applied
+    assert not results[1].diverged and torch.isfinite(q.theta[1]).all()
