@@ -56,6 +56,7 @@ class BatchedQ:
             raise ValueError("one batch needs one activation and one dueling flag; group members first")
         self.m, self.obs_dim, self.n_actions = len(specs), obs_dim, n_actions
         self.activation, self.dueling = ACTIVATION_FNS[first.activation], first.dueling
+        self.activation_backward = ACTIVATION_BACKWARD[first.activation]
         self.hidden = max(c.hidden_size for c in configs)
         self.layers = max(c.hidden_layers for c in configs)
         shapes = [(self.hidden, obs_dim), (self.hidden,)]
@@ -110,25 +111,76 @@ class BatchedQ:
             target.copy_(views[seg][i][tuple(slice(0, d) for d in p.shape)])
         return q
 
-    def forward(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Q-values [M, N, A] of observations x [M, N, obs].
+    def forward(self, theta: torch.Tensor, x: torch.Tensor, cache: list | None = None) -> torch.Tensor:
+        """Q-values [M, A, N] (feature-major) of observations x [M, N, obs].
 
-        Computed feature-major ([M, features, N]), which is several times faster for narrow layers.
-        Padded units need no mask: their weights and biases start at zero and act(0) = 0 for every
-        supported activation, so they output zero and receive zero gradients (tests check this).
+        Feature-major layout is several times faster for narrow layers. Padded units need no mask: their
+        weights and biases start at zero and act(0) = 0 for every supported activation, so they output zero
+        and receive zero gradients (tests check this). Pass a list as `cache` to keep what backward needs.
         """
         v = self.views(theta)
-        h = self.activation(torch.baddbmm(v[1][:, :, None], v[0], x.transpose(1, 2)))
-        for layer in range(1, self.layers):
+        a = x.transpose(1, 2)
+        for layer in range(self.layers):
             w, b = v[2 * layer], v[2 * layer + 1]
-            z = self.activation(torch.baddbmm(b[:, :, None], w, h))
-            h = z if self.all_layers else torch.where(self.layer_on[layer], z, h)
+            h = self.activation(torch.baddbmm(b[:, :, None], w, a))
+            if cache is not None:
+                cache.append((a, h))
+            a = h if layer == 0 or self.all_layers else torch.where(self.layer_on[layer], h, a)
         k = 2 * self.layers
+        if cache is not None:
+            cache.append(a)
         if self.dueling:
-            value = torch.baddbmm(v[k + 1][:, :, None], v[k], h)
-            adv = torch.baddbmm(v[k + 3][:, :, None], v[k + 2], h)
-            return (value + adv - adv.mean(1, keepdim=True)).transpose(1, 2)
-        return torch.baddbmm(v[k + 1][:, :, None], v[k], h).transpose(1, 2)
+            value = torch.baddbmm(v[k + 1][:, :, None], v[k], a)
+            adv = torch.baddbmm(v[k + 3][:, :, None], v[k + 2], a)
+            return value + adv - adv.mean(1, keepdim=True)
+        return torch.baddbmm(v[k + 1][:, :, None], v[k], a)
+
+    def backward(self, theta: torch.Tensor, cache: list, d_out: torch.Tensor) -> torch.Tensor:
+        """Gradient [M, D] of sum(d_out * forward(theta, x)) for the x that filled `cache`.
+
+        Written out by hand (no autograd graph): the per-step cost of autograd dominates at these sizes.
+        """
+        v = self.views(theta)
+        grad = torch.empty_like(theta)
+        g = self.views(grad)
+        k = 2 * self.layers
+        top = cache[-1]
+        top_t = top.transpose(1, 2)
+        if self.dueling:
+            d_value = d_out.sum(1, keepdim=True)
+            d_adv = d_out - d_out.mean(1, keepdim=True)
+            torch.bmm(d_value, top_t, out=g[k])
+            torch.sum(d_value, -1, out=g[k + 1])
+            torch.bmm(d_adv, top_t, out=g[k + 2])
+            torch.sum(d_adv, -1, out=g[k + 3])
+            d_a = torch.bmm(v[k].transpose(1, 2), d_value).baddbmm_(v[k + 2].transpose(1, 2), d_adv)
+        else:
+            torch.bmm(d_out, top_t, out=g[k])
+            torch.sum(d_out, -1, out=g[k + 1])
+            d_a = torch.bmm(v[k].transpose(1, 2), d_out)
+        for layer in range(self.layers - 1, -1, -1):
+            a_in, h = cache[layer]
+            if layer == 0 or self.all_layers:
+                d_h, d_skip = d_a, None
+            else:
+                on = self.layer_on[layer]
+                d_h, d_skip = torch.where(on, d_a, 0.0), torch.where(on, 0.0, d_a)
+            d_z = self.activation_backward(d_h, h)
+            torch.bmm(d_z, a_in.transpose(1, 2), out=g[2 * layer])
+            torch.sum(d_z, -1, out=g[2 * layer + 1])
+            if layer > 0:
+                d_a = torch.bmm(v[2 * layer].transpose(1, 2), d_z)
+                if d_skip is not None:
+                    d_a = d_a + d_skip
+        return grad
+
+
+ACTIVATION_BACKWARD = {
+    "tanh": lambda d_h, h: torch.ops.aten.tanh_backward(d_h, h),
+    "relu": lambda d_h, h: torch.ops.aten.threshold_backward(d_h, h, 0.0),
+    "leaky_relu": lambda d_h, h: torch.ops.aten.leaky_relu_backward(d_h, h, 0.01, True),
+}
+"""Activation name -> (gradient w.r.t. output, output) -> gradient w.r.t. input (torch's fused kernels)."""
 
 
 class _Lockstep:
@@ -141,7 +193,7 @@ class _Lockstep:
         self.rows = np.arange(m)  # original member index of each row
         self.q = BatchedQ(task.obs_dim, task.n_actions, specs)
         self.final_theta = self.q.theta.clone()
-        self.theta = self.q.theta.clone().requires_grad_(True)
+        self.theta = self.q.theta.clone()
         self.target = self.q.theta.clone()
         self.adam_m, self.adam_v = torch.zeros_like(self.target), torch.zeros_like(self.target)
         self.adam_step = np.zeros(m)
@@ -157,11 +209,10 @@ class _Lockstep:
 
         self.caps = np.array([buffer_capacity(c, task.max_steps) for c in self.configs])
         cap = int(self.caps.max())
-        self.b_obs = torch.zeros(m, cap, task.obs_dim)
-        self.b_next = torch.zeros(m, cap, task.obs_dim)
-        self.b_act = torch.zeros(m, cap, dtype=torch.int64)
-        self.b_rew = torch.zeros(m, cap)
-        self.b_done = torch.zeros(m, cap)
+        o = task.obs_dim  # one packed replay tensor: obs | next obs | action | reward | terminated
+        self.buffer = torch.zeros(m, cap, 2 * o + 3)
+        self.col_obs, self.col_next, self.col_act, self.col_rew, self.col_done = (
+            slice(0, o), slice(o, 2 * o), 2 * o, 2 * o + 1, 2 * o + 2)
         self.ptr, self.size = np.zeros(m, np.int64), np.zeros(m, np.int64)
 
         self.results = [TrainResult() for _ in range(m)]
@@ -175,7 +226,7 @@ class _Lockstep:
 
     _ROW_ARRAYS = ("rows", "adam_step", "lr", "batch", "eps_min", "eps_decay", "init_episodes", "eps", "keys",
                    "caps", "ptr", "size", "t", "updates", "ep_return", "ep_len", "alive", "learning", "obs")
-    _ROW_TENSORS = ("target", "adam_m", "adam_v", "gamma", "tau", "b_obs", "b_next", "b_act", "b_rew", "b_done")
+    _ROW_TENSORS = ("theta", "target", "adam_m", "adam_v", "gamma", "tau", "buffer")
 
     def compact(self) -> None:
         """Keep only the rows of members still training (their state is copied, nothing else changes)."""
@@ -185,10 +236,10 @@ class _Lockstep:
             setattr(self, name, getattr(self, name)[keep])
         for name in self._ROW_TENSORS:
             setattr(self, name, getattr(self, name)[keep_t])
-        self.theta = self.theta.detach()[keep_t].requires_grad_(True)
         self.q.select(keep_t)
         self.env.select(keep)
 
+    @torch.no_grad()
     def run(self) -> tuple[list[TrainResult], BatchedQ]:
         while len(self.rows):
             self.tick()
@@ -200,20 +251,16 @@ class _Lockstep:
 
     def tick(self) -> None:
         task, keys, alive = self.task, self.keys, self.alive
-        with torch.no_grad():
-            greedy = self.q.forward(self.theta, torch.from_numpy(self.obs)[:, None, :])[:, 0].argmax(-1).numpy()
+        greedy = self.q.forward(self.theta, torch.from_numpy(self.obs)[:, None, :])[:, :, 0].max(1).indices.numpy()
         explore = rng.uniform(keys, rng.Stream.EXPLORE_COIN, self.t) < self.eps
         random_action = rng.integers(keys, rng.Stream.EXPLORE_ACTION, self.t, 0, task.n_actions)
         action = np.where(explore, random_action, greedy)
         next_obs, reward, terminated, truncated = self.env.step(action)
 
         idx = np.flatnonzero(alive)
-        it, pt = torch.from_numpy(idx), torch.from_numpy(self.ptr[idx])
-        self.b_obs[it, pt] = torch.from_numpy(self.obs[idx])
-        self.b_next[it, pt] = torch.from_numpy(next_obs[idx])
-        self.b_act[it, pt] = torch.from_numpy(action[idx])
-        self.b_rew[it, pt] = torch.from_numpy(reward[idx].astype(np.float32))
-        self.b_done[it, pt] = torch.from_numpy(terminated[idx].astype(np.float32))
+        row = np.concatenate([self.obs[idx], next_obs[idx], action[idx, None], reward[idx, None],
+                              terminated[idx, None]], axis=1).astype(np.float32)
+        self.buffer[torch.from_numpy(idx), torch.from_numpy(self.ptr[idx])] = torch.from_numpy(row)
         self.ptr[idx] = (self.ptr[idx] + 1) % self.caps[idx]
         self.size[idx] = np.minimum(self.size[idx] + 1, self.caps[idx])
         self.t[idx] += 1
@@ -237,7 +284,7 @@ class _Lockstep:
             self.ep_return[i], self.ep_len[i] = 0.0, 0
             if res.diverged or should_stop(res.returns, res.steps, self.configs[member], self.solved):
                 alive[i] = False
-                self.final_theta[member] = self.theta.detach()[i]
+                self.final_theta[member] = self.theta[i]
             else:
                 self.learning[i] = res.episodes >= self.init_episodes[i]
         restart = np.flatnonzero(ended & alive)
@@ -254,36 +301,34 @@ class _Lockstep:
         bmax = int(self.batch[active].max())
         idx = torch.from_numpy(rng.integers(self.keys[:, None], rng.Stream.REPLAY, self.updates[:, None],
                                             np.arange(bmax)[None], np.maximum(self.size, 1)[:, None]))
-        rows = torch.arange(len(active))[:, None]
-        obs, act, rew = self.b_obs[rows, idx], self.b_act[rows, idx], self.b_rew[rows, idx]
-        nxt, done = self.b_next[rows, idx], self.b_done[rows, idx]
-        with torch.no_grad():
-            next_action = q.forward(theta, nxt).argmax(-1, keepdim=True)
-            next_q = q.forward(target, nxt).gather(-1, next_action)[..., 0]
-            y = rew + self.gamma * (1.0 - done) * next_q
-        qa = q.forward(theta, obs).gather(-1, act[..., None])[..., 0]
+        sample = self.buffer[torch.arange(len(active))[:, None], idx]  # [M, B, columns]
+        obs, nxt = sample[:, :, self.col_obs], sample[:, :, self.col_next]
+        act = sample[:, :, self.col_act].long()
+        next_action = q.forward(theta, nxt).max(1, keepdim=True).indices
+        next_q = q.forward(target, nxt).gather(1, next_action)[:, 0]
+        y = sample[:, :, self.col_rew] + self.gamma * (1.0 - sample[:, :, self.col_done]) * next_q
+        cache: list = []
+        out = q.forward(theta, obs, cache)
+        td = out.gather(1, act[:, None, :])[:, 0] - y  # [M, B]
         batch_mask = torch.from_numpy((np.arange(bmax)[None] < self.batch[:, None]).astype(np.float32))
-        per_member = ((qa - y) ** 2 * batch_mask).sum(1) / torch.from_numpy(self.batch.astype(np.float32))
-        finite = torch.isfinite(per_member).numpy()
+        inv_batch = torch.from_numpy(1.0 / self.batch.astype(np.float32))[:, None]
+        td = td * batch_mask
+        finite = torch.isfinite((td * td).sum(1)).numpy()
         step_mask = active & finite
-        mask_t = torch.from_numpy(step_mask)
-        loss = torch.where(mask_t, per_member, torch.zeros_like(per_member)).sum()
-        theta.grad = None
-        loss.backward()
-        with torch.no_grad():
-            grad = torch.nan_to_num(theta.grad)
-            self.adam_step[step_mask] += 1
-            steps = np.maximum(self.adam_step, 1)
-            step_size = torch.from_numpy((self.lr / (1.0 - _BETA1 ** steps)).astype(np.float32))[:, None]
-            bc2_sqrt = torch.from_numpy(np.sqrt(1.0 - _BETA2 ** steps).astype(np.float32))[:, None]
-            col = mask_t[:, None]
-            new_m = self.adam_m.lerp(grad, 1.0 - _BETA1)
-            new_v = self.adam_v * _BETA2 + (1.0 - _BETA2) * grad * grad
-            new_theta = theta - step_size * new_m / (new_v.sqrt() / bc2_sqrt + _ADAM_EPS)
-            self.adam_m.copy_(torch.where(col, new_m, self.adam_m))
-            self.adam_v.copy_(torch.where(col, new_v, self.adam_v))
-            theta.copy_(torch.where(col, new_theta, theta))
-            target.copy_(torch.where(col, self.tau * theta + (1.0 - self.tau) * target, target))
+        d_out = torch.zeros_like(out).scatter_(1, act[:, None, :], (2.0 * inv_batch * td)[:, None, :])
+        grad = torch.nan_to_num(q.backward(theta, cache, d_out))
+        self.adam_step[step_mask] += 1
+        steps = np.maximum(self.adam_step, 1)
+        step_size = torch.from_numpy((self.lr / (1.0 - _BETA1 ** steps)).astype(np.float32))[:, None]
+        bc2_sqrt = torch.from_numpy(np.sqrt(1.0 - _BETA2 ** steps).astype(np.float32))[:, None]
+        col = torch.from_numpy(step_mask)[:, None]
+        new_m = self.adam_m.lerp(grad, 1.0 - _BETA1)
+        new_v = self.adam_v * _BETA2 + (1.0 - _BETA2) * grad * grad
+        new_theta = theta - step_size * new_m / (new_v.sqrt() / bc2_sqrt + _ADAM_EPS)
+        self.adam_m = torch.where(col, new_m, self.adam_m)
+        self.adam_v = torch.where(col, new_v, self.adam_v)
+        self.theta = torch.where(col, new_theta, theta)
+        self.target = torch.where(col, self.tau * self.theta + (1.0 - self.tau) * target, target)
         return active & ~finite
 
 
@@ -307,7 +352,7 @@ def evaluate_batched(task: Task, q: BatchedQ, seeds: list[int], episodes: int) -
     obs = env.observation()
     with np.errstate(all="ignore"):  # finished copies keep stepping (masked) and may leave the valid range
         while running.any():
-            action = q.forward(q.theta, torch.from_numpy(obs).view(m, episodes, -1)).argmax(-1).reshape(-1)
+            action = q.forward(q.theta, torch.from_numpy(obs).view(m, episodes, -1)).max(1).indices.reshape(-1)
             obs, reward, terminated, truncated = env.step(action.numpy())
             returns += np.where(running, reward, 0.0)
             lengths += running

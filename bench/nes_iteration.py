@@ -1,0 +1,76 @@
+"""Wall time of NES iterations, scalar versus batched engine, same seeds and settings (prints figures).
+
+    python bench/nes_iteration.py --population 16 --vary-hp --workers 2 --iterations 1
+
+Runs `iterations` NES iterations from the same initial SE with each engine in a fresh folder and prints
+seconds per iteration, agent-steps per second and the ratio. Add --profile to print a cProfile summary of
+one batched chunk (in-process).
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import dataclasses
+import pstats
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.nes.trainer import RunConfig, member_specs, train_se
+from benchmark.nes.strategy import NESConfig
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", default="CartPole-v0")
+    ap.add_argument("--population", type=int, default=16)
+    ap.add_argument("--iterations", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--vary-hp", action="store_true")
+    ap.add_argument("--engines", default="scalar,batched")
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    timings = {}
+    for engine in args.engines.split(","):
+        run = RunConfig(task=args.task, iterations=args.iterations, seed=args.seed, vary_hp=args.vary_hp,
+                        engine=engine, nes=NESConfig(population=args.population))
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            train_se(run, Path(out), workers=args.workers, progress=False)
+            total = time.perf_counter() - start
+            hist = pd.read_csv(Path(out) / "history.csv")
+        steps = float((hist.mean_train_steps * (2 * args.population + 1)).sum())
+        timings[engine] = float(hist.time_s.mean())
+        print(f"{engine:8s} {timings[engine]:8.1f} s/iteration  ({total:.1f} s with start-up)  "
+              f"{steps / hist.time_s.sum():9.0f} agent-steps/s  mean train steps/agent "
+              f"{hist.mean_train_steps.mean():.0f}  centre scores {hist.centre_score.tolist()}")
+    if {"scalar", "batched"} <= timings.keys():
+        print(f"speed-up batched vs scalar: {timings['scalar'] / timings['batched']:.1f}x")
+    if args.profile:
+        _profile(args)
+
+
+def _profile(args) -> None:
+    from benchmark.engine import _run_chunk
+    from benchmark.envs.synthetic import initial_se_parameters
+    from benchmark.envs.tasks import get_task
+
+    run = RunConfig(task=args.task, seed=args.seed, vary_hp=args.vary_hp, nes=NESConfig(population=args.population))
+    task = get_task(run.task)
+    n = (2 * args.population + 1) // max(args.workers, 1)
+    specs = member_specs(run, 0, n)
+    centre = initial_se_parameters(task, run.se, 0).numpy()
+    params = centre[None] + np.random.default_rng(0).standard_normal((n, centre.size)) * run.nes.noise_std
+    profiler = cProfile.Profile()
+    profiler.enable()
+    _run_chunk("batched", run.task, specs, run.se, params, run.test_episodes)
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+
+
+if __name__ == "__main__":
+    main()
