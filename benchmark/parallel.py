@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 
 
@@ -19,8 +20,13 @@ class SerialExecutor(Executor):
 
 
 def _init_worker() -> None:
+    """One torch thread per worker; on Linux the worker is killed when its parent dies (no orphans)."""
     import torch
     torch.set_num_threads(1)
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def make_executor(workers: int, scheduler: str | None = None) -> Executor:

@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from benchmark.agents.ddqn import DDQN, DDQNConfig, should_stop
+from benchmark.agents.sampling import sample_configs
+from benchmark.envs.tasks import get_task
+from benchmark.errors import ConfigError
+
+
+def test_ddqn_learns_cartpole_v0_under_a_fixed_seed():
+    task = get_task("CartPole-v0")
+    agent = DDQN(task.obs_dim, task.n_actions, DDQNConfig(), seed=0)
+    result = agent.train(task.make(), solved=task.solved)
+    assert np.mean(result.returns[-10:]) >= 195.0 and result.episodes < 1000
+    assert agent.evaluate(task.make(), 10).mean() >= 195.0
+
+
+def test_stopping_rules():
+    cfg = DDQNConfig(early_out_num=3, init_episodes=1, max_episodes=50)
+    assert should_stop([195.0] * 3, 600, cfg, solved=195.0)
+    assert not should_stop([195.0, 195.0, 100.0], 490, cfg, solved=195.0)
+    assert not should_stop([10.0, 10.0, 10.0, 10.0], 40, cfg, solved=None)  # needs init + n episodes first
+    assert should_stop([10.0, 10.0, 10.0, 10.0, 10.05], 50, cfg, solved=None)  # < 1% change
+    assert not should_stop([10.0, 10.0, 10.0, 10.0, 12.0], 52, cfg, solved=None)
+    assert should_stop([1.0] * 50, 50, cfg, solved=1e9)  # max_episodes
+    assert should_stop([1.0] * 2, 100, DDQNConfig(max_train_steps=100), solved=1e9)
+
+
+def test_varied_hyperparameters_stay_in_their_ranges_and_are_seeded():
+    base = DDQNConfig()
+    a, b = sample_configs(base, 50, seed=1), sample_configs(base, 50, seed=1)
+    assert a == b and a != sample_configs(base, 50, seed=2)
+    for c in a:
+        assert base.lr / 3 <= c.lr <= base.lr * 3
+        assert 66 <= c.batch_size <= 597 and 19 <= c.hidden_size <= 171 and c.hidden_layers in (1, 2)
+        assert (c.gamma, c.activation) == (base.gamma, base.activation)
+
+
+def test_bad_hyperparameter_names_field_and_range():
+    with pytest.raises(ConfigError, match=r"gamma=1.5 is out of range; allowed: \[0.0, 1.0\]"):
+        DDQNConfig(gamma=1.5)
+    with pytest.raises(ConfigError, match="activation='swish'"):
+        DDQNConfig(activation="swish")

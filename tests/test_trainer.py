@@ -1,0 +1,98 @@
+"""SE training runs end to end: files, resume, errors."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import benchmark
+from benchmark import io
+from benchmark.agents.ddqn import DDQNConfig
+from benchmark.cli import main
+from benchmark.errors import ConfigError
+from benchmark.nes.strategy import NESConfig
+from benchmark.nes.trainer import RunConfig, train_se
+
+TINY = RunConfig(iterations=2, seed=3, nes=NESConfig(population=2), test_episodes=2,
+                 agent=DDQNConfig(max_episodes=3, batch_size=16))
+
+
+def _run(tmp_path, name, run=TINY, **kw):
+    return train_se(run, tmp_path / name, workers=1, progress=False, **kw)
+
+
+def test_population_2_two_iterations_writes_every_file(tmp_path):
+    state = _run(tmp_path, "a")
+    out = tmp_path / "a"
+    assert {p.name for p in out.iterdir()} == {io.SE_WEIGHTS, io.SE_META, io.HISTORY, io.CHECKPOINT}
+    meta = json.loads((out / io.SE_META).read_text())
+    for key in ("task", "architecture", "seed", "versions", "nes", "agent", "iterations", "solved",
+                "wall_time_s", "real_env_steps"):
+        assert key in meta
+    assert meta["iterations"] == state.iteration == 2 and meta["real_env_steps"] > 0
+    history = pd.read_csv(out / io.HISTORY)
+    assert list(history.iteration) == [0, 1]
+    assert len(json.loads(history.member_scores[0])) == 4  # 2P members, centre scored apart
+    env = benchmark.load_se(out)
+    assert env.reset(seed=0)[0].shape == (4,)
+
+
+def test_killed_run_resumes_to_the_same_se(tmp_path):
+    full = _run(tmp_path, "full")
+    _run(tmp_path, "split", stop_after=1)
+    assert not (tmp_path / "split" / io.SE_WEIGHTS).exists()
+    resumed = _run(tmp_path, "split", resume=True)
+    np.testing.assert_array_equal(full.centre, resumed.centre)
+    a, b = io.load_tensors(tmp_path / "full" / io.SE_WEIGHTS)[0], io.load_tensors(tmp_path / "split" / io.SE_WEIGHTS)[0]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "full" / io.HISTORY).drop(columns=["time_s", "elapsed_s"]),
+                                  pd.read_csv(tmp_path / "split" / io.HISTORY).drop(columns=["time_s", "elapsed_s"]))
+
+
+def test_scalar_and_batched_engines_score_the_same_population(tmp_path):
+    batched = _run(tmp_path, "b", run=RunConfig(**{**vars(TINY), "iterations": 1}))
+    scalar = _run(tmp_path, "s", run=RunConfig(**{**vars(TINY), "iterations": 1, "engine": "scalar"}))
+    hb, hs = pd.read_csv(tmp_path / "b" / io.HISTORY), pd.read_csv(tmp_path / "s" / io.HISTORY)
+    assert hb.centre_score[0] == hs.centre_score[0]
+    assert hb.member_scores[0] == hs.member_scores[0]
+
+
+def test_existing_run_is_not_overwritten_and_resume_checks_the_config(tmp_path):
+    _run(tmp_path, "a", run=RunConfig(**{**vars(TINY), "iterations": 1}))
+    with pytest.raises(ConfigError, match="already holds a run"):
+        _run(tmp_path, "a")
+    with pytest.raises(ConfigError, match="different configuration"):
+        _run(tmp_path, "a", run=RunConfig(**{**vars(TINY), "seed": 4}), resume=True)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--task", "Pong-v0"], "task='Pong-v0' is not a known task"),
+    (["--population", "0"], "population=0 is out of range"),
+])
+def test_cli_bad_input_gets_one_clear_error(tmp_path, capsys, argv, message):
+    assert main(["train-se", "--out", str(tmp_path / "x"), "--workers", "1", "--quiet", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_missing_or_corrupted_se_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="no SE at"):
+        benchmark.load_se(tmp_path / "nothing")
+    _run(tmp_path, "a", run=RunConfig(**{**vars(TINY), "iterations": 1}))
+    (tmp_path / "a" / io.SE_WEIGHTS).write_bytes(b"garbage")
+    with pytest.raises(ConfigError, match="corrupted safetensors"):
+        benchmark.load_se(tmp_path / "a")
+    (tmp_path / "a" / io.SE_META).write_text("{not json")
+    with pytest.raises(ConfigError, match="corrupted JSON"):
+        benchmark.load_se(tmp_path / "a")
+
+
+def test_unwritable_output_dir_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match="not a directory"):
+        _run(tmp_path, "file")
+    with pytest.raises(ConfigError, match="not writable"):
+        _run(blocker, "sub")
