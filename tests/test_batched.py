@@ -82,3 +82,16 @@ def test_a_non_finite_loss_stops_only_that_member():
     assert results[0].diverged and results[0].episodes == 1
     assert torch.isfinite(q.theta[0]).all()  # the bad update was not applied
     assert not results[1].diverged and torch.isfinite(q.theta[1]).all()
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+def test_dueling_members_match_their_scalar_run(activation):
+    configs = [DDQNConfig(dueling=True, activation=activation, max_episodes=5, hidden_size=h, hidden_layers=l,
+                          batch_size=b) for h, l, b in [(16, 1, 32), (24, 2, 48)]]
+    specs = [AgentSpec(c, 7 + i) for i, c in enumerate(configs)]
+    results, q = train_batched(TASK, BatchedTask(TASK, 2), specs, solved=195.0)
+    for i, (cfg, spec) in enumerate(zip(configs, specs)):
+        agent = DDQN(4, 2, cfg, spec.seed)
+        scalar = agent.train(TASK.make(), solved=195.0)
+        assert results[i].returns == scalar.returns
+        assert _max_diff(agent.q, q.member_module(i, cfg)) < ATOL
