@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from benchmark.errors import ConfigError
@@ -78,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"sebench: error: {err}", file=sys.stderr)
         return 2
+    except BrokenProcessPool as err:
+        print(f"sebench: error: a worker process died ({err}); the last finished iteration is checkpointed: "
+              "rerun the same command with --resume", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("sebench: interrupted; the last finished iteration is checkpointed (use --resume)", file=sys.stderr)
         return 130
