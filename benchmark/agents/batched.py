@@ -89,7 +89,7 @@ class BatchedQ:
         m = theta.shape[0]
         return [theta[:, a:b].view(m, *s) for a, b, s in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
 
-    def _scalar_tensors(self, q: QNetwork, hidden: int) -> list[tuple[int, torch.Tensor]]:
+    def _scalar_tensors(self, q: QNetwork) -> list[tuple[int, torch.Tensor]]:
         """(segment index, tensor) of a scalar network, in the order of self.shapes."""
         params = [p.detach() for p in q.parameters()]
         n_trunk = len(params) - (4 if self.dueling else 2)
@@ -99,7 +99,7 @@ class BatchedQ:
     @torch.no_grad()
     def load_member(self, i: int, q: QNetwork) -> None:
         views = self.views(self.theta)
-        for seg, p in self._scalar_tensors(q, self.hidden):
+        for seg, p in self._scalar_tensors(q):
             views[seg][i][tuple(slice(0, d) for d in p.shape)] = p
 
     @torch.no_grad()
@@ -107,7 +107,7 @@ class BatchedQ:
         """Member i's weights as a scalar QNetwork."""
         q = QNetwork(self.obs_dim, self.n_actions, config)
         views = self.views(self.theta)
-        for (seg, p), target in zip(self._scalar_tensors(q, self.hidden), q.parameters()):
+        for (seg, p), target in zip(self._scalar_tensors(q), q.parameters()):
             target.copy_(views[seg][i][tuple(slice(0, d) for d in p.shape)])
         return q
 
