@@ -67,6 +67,7 @@ class BatchedQ:
         self.shapes = shapes + heads
         sizes = [int(np.prod(s)) for s in self.shapes]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)])
+        self._views_cache: list[tuple[torch.Tensor, list[torch.Tensor]]] = []
         self.theta = torch.zeros(self.m, int(self.offsets[-1]))
         layers_t = torch.tensor([c.hidden_layers for c in configs])
         self.layer_on = [(layers_t > i)[:, None, None] for i in range(self.layers)]  # gate of hidden layer i
@@ -85,9 +86,14 @@ class BatchedQ:
         assert self.layer_on[0].shape[0] == m
 
     def views(self, theta: torch.Tensor) -> list[torch.Tensor]:
-        """Per-layer views [M, *shape] of a flat [M, D] tensor."""
+        """Per-layer views [M, *shape] of a flat [M, D] tensor (the last few are cached by identity)."""
+        for cached, views in self._views_cache:
+            if cached is theta:
+                return views
         m = theta.shape[0]
-        return [theta[:, a:b].view(m, *s) for a, b, s in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
+        views = [theta[:, a:b].view(m, *s) for a, b, s in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
+        self._views_cache = [(theta, views)] + self._views_cache[:2]
+        return views
 
     def _scalar_tensors(self, q: QNetwork) -> list[tuple[int, torch.Tensor]]:
         """(segment index, tensor) of a scalar network, in the order of self.shapes."""
@@ -301,7 +307,9 @@ class _Lockstep:
         bmax = int(self.batch[active].max())
         idx = torch.from_numpy(rng.integers(self.keys[:, None], rng.Stream.REPLAY, self.updates[:, None],
                                             np.arange(bmax)[None], np.maximum(self.size, 1)[:, None]))
-        sample = self.buffer[torch.arange(len(active))[:, None], idx]  # [M, B, columns]
+        m, cap, width = self.buffer.shape
+        flat_idx = (idx + torch.arange(0, m * cap, cap)[:, None]).view(-1)
+        sample = self.buffer.view(m * cap, width).index_select(0, flat_idx).view(m, bmax, width)
         obs, nxt = sample[:, :, self.col_obs], sample[:, :, self.col_next]
         act = sample[:, :, self.col_act].long()
         next_action = q.forward(theta, nxt).max(1, keepdim=True).indices
@@ -321,14 +329,18 @@ class _Lockstep:
         steps = np.maximum(self.adam_step, 1)
         step_size = torch.from_numpy((self.lr / (1.0 - _BETA1 ** steps)).astype(np.float32))[:, None]
         bc2_sqrt = torch.from_numpy(np.sqrt(1.0 - _BETA2 ** steps).astype(np.float32))[:, None]
-        col = torch.from_numpy(step_mask)[:, None]
         new_m = self.adam_m.lerp(grad, 1.0 - _BETA1)
         new_v = self.adam_v * _BETA2 + (1.0 - _BETA2) * grad * grad
         new_theta = theta - step_size * new_m / (new_v.sqrt() / bc2_sqrt + _ADAM_EPS)
-        self.adam_m = torch.where(col, new_m, self.adam_m)
-        self.adam_v = torch.where(col, new_v, self.adam_v)
-        self.theta = torch.where(col, new_theta, theta)
-        self.target = torch.where(col, self.tau * self.theta + (1.0 - self.tau) * target, target)
+        new_target = self.tau * new_theta + (1.0 - self.tau) * target
+        if step_mask.all():
+            self.adam_m, self.adam_v, self.theta, self.target = new_m, new_v, new_theta, new_target
+        else:  # rows that do not learn this tick keep every piece of their state
+            col = torch.from_numpy(step_mask)[:, None]
+            self.adam_m = torch.where(col, new_m, self.adam_m)
+            self.adam_v = torch.where(col, new_v, self.adam_v)
+            self.theta = torch.where(col, new_theta, theta)
+            self.target = torch.where(col, new_target, target)
         return active & ~finite
 
 

@@ -9,6 +9,9 @@ from benchmark.errors import check_choice, check_range
 from benchmark.nes.shaping import ShapingName, shape
 
 
+MIRRORED_ESTIMATES = ("best_of_pair", "antithetic")
+
+
 @dataclass(frozen=True)
 class NESConfig:
     """Outer-loop hyperparameters (paper settings for CartPole)."""
@@ -23,6 +26,9 @@ class NESConfig:
     """Divide the step size by the population size P."""
     mirrored_sampling: bool = True
     """Antithetic pairs (+eps, -eps)."""
+    mirrored_estimate: str = "best_of_pair"
+    """How a pair enters the update: best_of_pair (the paper's code: the better of +eps/-eps, with its score,
+    is one of P shaped members) or antithetic (all 2P members shaped; a pair contributes (u+ - u-) eps)."""
     shaping: str = ShapingName.NES.value
     """Fitness shaping, one of benchmark.nes.shaping.ShapingName."""
     weight_decay: float = 0.0
@@ -34,6 +40,7 @@ class NESConfig:
         check_range("step_size", self.step_size, 0.0, 100.0)
         check_range("weight_decay", self.weight_decay, 0.0, 1.0)
         check_choice("shaping", self.shaping, [s.value for s in ShapingName])
+        check_choice("mirrored_estimate", self.mirrored_estimate, MIRRORED_ESTIMATES)
 
     @property
     def members(self) -> int:
@@ -59,15 +66,21 @@ class NESStrategy:
         return self.centre[None] + eps
 
     def tell(self, fitness: np.ndarray, centre_score: float) -> dict:
-        """Shape the members' fitness, step the centre; returns the utilities and the step norm."""
+        """Shape the members' fitness, step the centre; returns the utilities (one per shaped member: P for
+        best_of_pair, else one per member) and the step norm."""
         assert self._eps is not None, "call ask() before tell()"
         fitness = np.asarray(fitness, dtype=np.float64)
         if fitness.shape != (len(self._eps),):
             raise ValueError(f"expected {len(self._eps)} fitness values, got shape {fitness.shape}")
         cfg = self.config
+        eps = self._eps
+        if cfg.mirrored_sampling and cfg.mirrored_estimate == "best_of_pair":
+            plus_wins = fitness[0::2] >= fitness[1::2]
+            fitness = np.where(plus_wins, fitness[0::2], fitness[1::2])
+            eps = np.where(plus_wins[:, None], eps[0::2], eps[1::2])
         utilities = shape(cfg.shaping, fitness, centre_score)
         step_size = cfg.step_size / cfg.population if cfg.nes_step_size else cfg.step_size
-        step = step_size * utilities @ self._eps
+        step = step_size * utilities @ eps
         self.centre = self.centre * (1.0 - cfg.weight_decay) + step
         self._eps = None
         return {"utilities": utilities, "step_norm": float(np.linalg.norm(step))}
