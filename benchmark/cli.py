@@ -65,10 +65,30 @@ def _cmd_train_se(args) -> int:
     return 0
 
 
+def _add_analyze(sub) -> None:
+    p = sub.add_parser("analyze", help="figures of SE training runs (history.csv of each folder)")
+    p.add_argument("runs", type=Path, nargs="+", help="train-se output folders")
+    p.add_argument("--out", type=Path, help="where figures go (default: the first run folder)")
+    p.set_defaults(func=_cmd_analyze)
+
+
+def _cmd_analyze(args) -> int:
+    from analysis.nes_curves import plot_runs
+    from benchmark import io
+
+    for run in args.runs:
+        if not (run / io.HISTORY).exists():
+            raise ConfigError(f"{run} holds no {io.HISTORY}: not a train-se run folder")
+    for path in plot_runs(args.runs, args.out or args.runs[0]):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sebench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train_se(sub)
+    _add_analyze(sub)
     return parser
 
 

@@ -96,3 +96,11 @@ def test_unwritable_output_dir_is_a_clear_error(tmp_path):
         _run(tmp_path, "file")
     with pytest.raises(ConfigError, match="not writable"):
         _run(blocker, "sub")
+
+
+def test_analyze_draws_the_learning_curves_from_the_files(tmp_path, capsys):
+    _run(tmp_path, "a", run=RunConfig(**{**vars(TINY), "iterations": 1}))
+    assert main(["analyze", str(tmp_path / "a"), "--out", str(tmp_path / "fig")]) == 0
+    for name in ("nes_curves.png", "nes_curves.pdf"):
+        assert (tmp_path / "fig" / name).stat().st_size > 1000
+    assert main(["analyze", str(tmp_path)]) == 2

@@ -1,0 +1,1 @@
+"""Tables and figures computed from run folders alone (never from live objects)."""
