@@ -45,3 +45,10 @@ def make_executor(workers: int, scheduler: str | None = None) -> Executor:
 
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def shutdown_now(executor: Executor) -> None:
+    """Stop at once (error or Ctrl-C): cancel queued jobs and end local worker processes mid-job."""
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in list((getattr(executor, "_processes", None) or {}).values()):  # ProcessPoolExecutor only
+        process.terminate()

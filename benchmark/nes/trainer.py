@@ -22,7 +22,7 @@ from benchmark.envs.synthetic import SEConfig, initial_se_parameters, se_network
 from benchmark.envs.tasks import get_task
 from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.nes.strategy import NESConfig, NESStrategy
-from benchmark.parallel import default_workers, make_executor
+from benchmark.parallel import default_workers, make_executor, shutdown_now
 
 
 @dataclass(frozen=True)
@@ -131,10 +131,15 @@ def train_se(run: RunConfig, out: Path, *, workers: int | None = None, resume: b
             bar.update(1)
             bar.set_postfix(centre=f"{centre_score:.1f}", best=f"{state.best_score:.1f}",
                             elapsed=f"{state.elapsed_s:.0f}s")
+    except BaseException:
+        if own_executor:
+            shutdown_now(executor)
+        raise
+    else:
+        if own_executor:
+            executor.shutdown()
     finally:
         bar.close()
-        if own_executor:
-            executor.shutdown(cancel_futures=True)
     if state.solved or state.iteration >= run.iterations:
         _write_final(out, run, state)
     return state

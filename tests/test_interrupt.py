@@ -1,0 +1,35 @@
+"""A real `sebench train-se` process with worker processes, interrupted and resumed."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from benchmark import io
+
+CONFIG = {"agent": {"max_episodes": 20, "batch_size": 32}, "test_episodes": 2}
+
+
+def _cmd(tmp_path, *extra):
+    return [sys.executable, "-m", "benchmark.cli", "train-se", "--population", "2", "--iterations", "4",
+            "--workers", "2", "--quiet", "--config", str(tmp_path / "run.json"), "--out", str(tmp_path / "run"),
+            *extra]
+
+
+def test_ctrl_c_stops_promptly_and_resume_finishes(tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps(CONFIG))
+    proc = subprocess.Popen(_cmd(tmp_path), stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "run" / io.CHECKPOINT).exists():
+        assert proc.poll() is None and time.time() < deadline, "no checkpoint was written"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    start = time.time()
+    assert proc.wait(timeout=30) == 130, proc.stderr.read()
+    assert time.time() - start < 15
+    assert "--resume" in proc.stderr.read()
+    _, meta = io.load_tensors(tmp_path / "run" / io.CHECKPOINT)
+    assert 1 <= meta["state"]["iteration"] < 4
+    done = subprocess.run(_cmd(tmp_path, "--resume"), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "run" / io.SE_META).read_text())["iterations"] == 4
