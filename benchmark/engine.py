@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from benchmark.agents.batched import AgentSpec, evaluate_batched, train_batched
-from benchmark.agents.ddqn import DDQN
+from benchmark.agents.ddqn import DDQN, TrainResult
 from benchmark.envs.synthetic import BatchedSE, SEConfig, SyntheticEnv
 from benchmark.envs.tasks import BatchedTask, get_task
 from benchmark.errors import check_choice
@@ -27,27 +27,17 @@ ENGINES = ("batched", "scalar")
 class AgentOutcome:
     """One agent: how it trained and how it tested on the real task."""
 
-    train_returns: list[float]
-    train_lengths: list[int]
+    train: TrainResult
+    """Training returns, lengths and the diverged flag."""
     test_returns: list[float]
     test_steps: int
     """Real-environment steps spent on the test episodes."""
-    diverged: bool
-    """Training stopped because a loss became non-finite."""
     wall_s: float
     """Training + testing wall time (batched: the chunk's time divided by its agents)."""
 
     @property
     def fitness(self) -> float:
         return float(np.mean(self.test_returns))
-
-    @property
-    def train_steps(self) -> int:
-        return int(sum(self.train_lengths))
-
-    @property
-    def train_episodes(self) -> int:
-        return len(self.train_returns)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,8 +87,7 @@ def _run_chunk(engine: str, task_name: str, specs: list[AgentSpec], se_config: S
         returns, lengths = evaluate_batched(task, q, [s.seed for s in group_specs], test_episodes)
         wall = (time.perf_counter() - start) / len(members)
         for j, i in enumerate(members):
-            outcomes[i] = AgentOutcome(results[j].returns, results[j].lengths, returns[j].tolist(),
-                                       int(lengths[j].sum()), results[j].diverged, wall)
+            outcomes[i] = AgentOutcome(results[j], returns[j].tolist(), int(lengths[j].sum()), wall)
     return outcomes  # type: ignore[return-value]
 
 
@@ -143,5 +132,4 @@ def _run_scalar(task, spec: AgentSpec, se_config, params, solved, test_episodes)
     train_env = task.make() if params is None else SyntheticEnv(task, torch.as_tensor(params), se_config)
     result = agent.train(train_env, solved=solved, max_steps=task.max_steps)
     returns, lengths = agent.evaluate_episodes(task.make(), test_episodes)
-    return AgentOutcome(result.returns, result.lengths, returns.tolist(), int(lengths.sum()), result.diverged,
-                        time.perf_counter() - start)
+    return AgentOutcome(result, returns.tolist(), int(lengths.sum()), time.perf_counter() - start)
