@@ -95,3 +95,13 @@ def test_dueling_members_match_their_scalar_run(activation):
         scalar = agent.train(TASK.make(), solved=195.0)
         assert results[i].returns == scalar.returns
         assert _max_diff(agent.q, q.member_module(i, cfg)) < ATOL
+
+
+@pytest.mark.slow
+def test_batched_agents_learn_cartpole():
+    configs = sample_configs(DDQNConfig(), 4, seed=0)
+    specs = [AgentSpec(c, i) for i, c in enumerate(configs)]
+    results, q = train_batched(TASK, BatchedTask(TASK, 4), specs, solved=TASK.solved)
+    returns, _ = evaluate_batched(TASK, q, [s.seed for s in specs], 10)
+    solved = [np.mean(r.returns[-10:]) >= 195.0 for r in results]
+    assert sum(solved) >= 3 and (returns.mean(1) >= 150.0).sum() >= 3
