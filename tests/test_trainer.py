@@ -104,3 +104,12 @@ def test_analyze_draws_the_learning_curves_from_the_files(tmp_path, capsys):
     for name in ("nes_curves.png", "nes_curves.pdf"):
         assert (tmp_path / "fig" / name).stat().st_size > 1000
     assert main(["analyze", str(tmp_path)]) == 2
+
+
+def test_resume_may_raise_the_iteration_limit(tmp_path):
+    _run(tmp_path, "a", run=RunConfig(**{**vars(TINY), "iterations": 1}))
+    state = _run(tmp_path, "a", run=TINY, resume=True)
+    assert state.iteration == 2
+    assert len(pd.read_csv(tmp_path / "a" / io.HISTORY)) == 2
+    with pytest.raises(ConfigError, match="below the 2 iterations"):
+        _run(tmp_path, "a", run=RunConfig(**{**vars(TINY), "iterations": 1}), resume=True)

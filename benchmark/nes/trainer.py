@@ -150,9 +150,13 @@ def _load_or_start(run: RunConfig, out: Path, resume: bool) -> RunState:
         tensors, meta = io.load_tensors(out / io.CHECKPOINT)
         if meta is None or "run" not in meta:
             raise ConfigError(f"checkpoint {out / io.CHECKPOINT} has no run metadata")
-        if RunConfig.from_dict(meta["run"]) != run:
+        stored = RunConfig.from_dict(meta["run"])
+        if dataclasses.replace(stored, iterations=run.iterations) != run:  # raising the limit is allowed
             raise ConfigError(f"--resume: the run in {out} was started with a different configuration; "
                               f"stored: {json.dumps(meta['run'])}")
+        if run.iterations < meta["state"]["iteration"]:
+            raise ConfigError(f"--resume: iterations={run.iterations} is below the {meta['state']['iteration']} "
+                              f"iterations the run in {out} has already done")
         s = meta["state"]
         return RunState(s["iteration"], tensors["centre"].numpy(), tensors["best_centre"].numpy(),
                         s["best_score"], s["best_iteration"], s["history"], s["elapsed_s"], s["real_steps"],
