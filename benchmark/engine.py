@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -38,9 +38,6 @@ class AgentOutcome:
     @property
     def fitness(self) -> float:
         return float(np.mean(self.test_returns))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def train_and_test(task_name: str, specs: list[AgentSpec], se_config: SEConfig | None,

@@ -1,4 +1,4 @@
-"""Parallelism behind one interface: a concurrent.futures.Executor (serial, local processes, or dask)."""
+"""Parallelism behind one interface: a concurrent.futures.Executor (serial or local processes)."""
 from __future__ import annotations
 
 import multiprocessing
@@ -29,14 +29,8 @@ def _init_worker() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def make_executor(workers: int, scheduler: str | None = None) -> Executor:
-    """workers <= 1: serial; else a process pool (spawned, one torch thread each); or a dask scheduler."""
-    if scheduler:
-        try:
-            from dask.distributed import Client
-        except ImportError:
-            raise RuntimeError("--scheduler needs the dask extra: pip install 'sebench[dask]'") from None
-        return Client(scheduler).get_executor()
+def make_executor(workers: int) -> Executor:
+    """workers <= 1: serial (in this process); else a process pool (spawned, one torch thread each)."""
     if workers <= 1:
         return SerialExecutor()
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),

@@ -26,7 +26,6 @@ class Stream(enum.IntEnum):
     TRAIN_RESET = 4  # seeds of training-episode resets
     TEST_RESET = 5  # seeds of test-episode resets
     INIT = 6  # network initialisation seed
-    POLICY_NOISE = 7  # actor/target noise for TD3-style agents
 
 
 def _mix(x: np.ndarray) -> np.ndarray:

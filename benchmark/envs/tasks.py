@@ -41,10 +41,6 @@ class Task:
         env.action_space.seed(seed)
         return env
 
-    def initial_observation(self, seed: int) -> np.ndarray:
-        """The observation `gymnasium.make(name).reset(seed=seed)` returns."""
-        return self.observe(self.sample_state(np.random.default_rng(seed))[None])[0]
-
 
 # --- CartPole ----------------------------------------------------------------------------------------
 _CP_GRAVITY, _CP_MASSPOLE, _CP_TOTAL_MASS, _CP_LENGTH = 9.8, 0.1, 1.1, 0.5
