@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from benchmark.errors import ConfigError
 
@@ -29,8 +29,8 @@ def atomic_write(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_UMASK)  # after writing: some writers recreate the file as 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -66,9 +66,8 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]:
     if not path.is_file():
         raise ConfigError(f"missing file {path}")
     try:
-        tensors = load_file(str(path))
-        from safetensors import safe_open
-        with safe_open(str(path), "pt") as f:
+        with safe_open(str(path), "pt") as f:  # one read: tensors and metadata
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as err:
         raise ConfigError(f"corrupted safetensors file {path}: {err}") from None
