@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train_se(sub)
     _add_analyze(sub)
+    from benchmark.hpo.cli import add_parsers as add_hpo_parsers
+    add_hpo_parsers(sub)
     return parser
 
 
