@@ -1,10 +1,13 @@
-"""Parallelism behind one interface: a concurrent.futures.Executor (serial or local processes)."""
+"""Parallelism behind one interface: a concurrent.futures.Executor (serial, local processes, or a
+dask.distributed cluster)."""
 from __future__ import annotations
 
 import multiprocessing
 import os
 import sys
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+
+from benchmark.errors import ConfigError
 
 
 class SerialExecutor(Executor):
@@ -29,8 +32,36 @@ def _init_worker() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def make_executor(workers: int) -> Executor:
-    """workers <= 1: serial (in this process); else a process pool (spawned, one torch thread each)."""
+class DaskExecutor(Executor):
+    """Jobs on a dask.distributed cluster (`Client(scheduler).get_executor()`); shutting it down closes the client.
+
+    The cluster's workers must have sebench installed (they import the job functions by name).
+    """
+
+    def __init__(self, scheduler: str):
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ConfigError("scheduler: dask.distributed is not installed; pip install 'sebench[dask]'") from None
+        try:
+            self.client = Client(scheduler, timeout="30s", set_as_default=False)
+        except (OSError, TimeoutError) as err:
+            raise ConfigError(f"scheduler={scheduler!r}: cannot connect to a dask scheduler ({err})") from None
+        self._executor = self.client.get_executor(pure=False)
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        return self._executor.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._executor.shutdown(wait=wait and not cancel_futures)  # wait=False cancels the cluster's futures
+        self.client.close()
+
+
+def make_executor(workers: int, scheduler: str | None = None) -> Executor:
+    """scheduler given (e.g. tcp://HOST:8786): the dask.distributed cluster there; else workers <= 1: serial
+    (in this process), more: a local process pool (spawned, one torch thread each)."""
+    if scheduler:
+        return DaskExecutor(scheduler)
     if workers <= 1:
         return SerialExecutor()
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),

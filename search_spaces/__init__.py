@@ -10,6 +10,10 @@ from benchmark.errors import ConfigError
 
 _MODULES = {
     "ddqn_varied": "search_spaces.ddqn_varied",
+    "ddqn": "search_spaces.ddqn",
+    "dueling_ddqn": "search_spaces.dueling_ddqn",
+    "se_cartpole": "search_spaces.se_cartpole",
+    "se_acrobot": "search_spaces.se_acrobot",
 }
 """Space name -> module defining `build(seed: int | None) -> ConfigurationSpace`."""
 
