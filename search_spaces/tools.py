@@ -108,7 +108,7 @@ def validate_config(space: CS.ConfigurationSpace, config: dict, *, complete: boo
     return flat
 
 
-def apply_config(base, config: dict):
+def apply_config(base, config: dict, _prefix: str = ""):
     """`base` (a frozen config dataclass) with each hyperparameter set on the field its name is the path of.
 
     ``apply_config(RunConfig(), {"nes.step_size": 0.2, "agent.lr": 1e-3})``; values are used as given.
@@ -119,7 +119,7 @@ def apply_config(base, config: dict):
     for name, value in flatten(config).items():
         head, _, rest = name.partition(".")
         if head not in names:
-            raise ConfigError(f"hyperparameter {name!r} does not name a field of {type(base).__name__}; "
+            raise ConfigError(f"hyperparameter {_prefix + name!r} does not name a field of {type(base).__name__}; "
                               f"fields: {sorted(names)}")
         if rest:
             groups.setdefault(head, {})[rest] = value
@@ -128,8 +128,9 @@ def apply_config(base, config: dict):
     for head, sub in groups.items():
         child = getattr(base, head)
         if not dataclasses.is_dataclass(child):
-            raise ConfigError(f"{head!r} of {type(base).__name__} is not a section; use the name {head!r}")
-        direct[head] = apply_config(child, sub)
+            raise ConfigError(f"{_prefix + head!r} of {type(base).__name__} is not a section; "
+                              f"use the name {_prefix + head!r}")
+        direct[head] = apply_config(child, sub, f"{_prefix}{head}.")
     return dataclasses.replace(base, **direct)
 
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from benchmark.errors import ConfigError
@@ -29,6 +31,8 @@ def _master_options(p) -> None:
     p.add_argument("--task", help="real task (default: the space's task)")
     p.add_argument("--seed", type=int, default=0, help="seed of every SE run and of the space's sampler")
     p.add_argument("--resume", action="store_true", help="continue the sweep in the directory from its logs")
+    p.add_argument("--time-limit", type=float,
+                   help="wall-clock seconds after which no new job starts; running jobs finish and are logged")
     p.add_argument("--ping-interval", type=int, default=10,
                    help="seconds between worker pings: how fast a dead worker's job is recorded as lost")
     p.add_argument("--worker-wait", type=float, default=600,
@@ -88,7 +92,7 @@ def _settings(args):
     base = base_run(space_name, config, args.task, args.seed)
     settings = MasterSettings(space=args.space, min_budget=args.min_budget, max_budget=args.max_budget, eta=args.eta,
                               iterations=args.iterations, ping_interval=args.ping_interval,
-                              worker_wait=args.worker_wait or None,
+                              worker_wait=args.worker_wait or None, time_limit=args.time_limit,
                               min_workers=getattr(args, "min_workers", 1))
     return settings, base
 
@@ -114,6 +118,12 @@ def _guarded(run, args) -> int:
     from benchmark.hpo.launch import configure_logging, exit_if_threads_linger
 
     configure_logging(getattr(args, "verbose", False))
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt  # SIGTERM: the same orderly shutdown as Ctrl-C
+
+    previous = signal.signal(signal.SIGTERM, terminate) \
+        if threading.current_thread() is threading.main_thread() else None
     try:
         rc = run()
     except SweepAborted as err:
@@ -122,6 +132,9 @@ def _guarded(run, args) -> int:
     except KeyboardInterrupt:
         print("sebench: interrupted; every finished job is in results.json (continue with --resume)", file=sys.stderr)
         rc = 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     exit_if_threads_linger(rc)
     return rc
 

@@ -27,10 +27,13 @@ What goes wrong without them, and the fix here:
    configs.json. Fix: `previous_result()` maps crashed runs to an infinite loss (what BOHB assigns to crashes
    anyway) and `SweepBOHB(first_iteration=k)` numbers the new iterations after the logged ones.
 8. BOHB computes the number of budgets as -int(log(min/max)/log(eta)) + 1, which float error can make one too
-   small (e.g. 1/27 with eta 3); `budgets()` rounds with a tolerance and returns plain floats.
+   small (min_budget 0.01, max_budget 466.56 = 0.01 * 6^6, eta 6: 6 budgets, not 7); `budgets()` rounds with a
+   tolerance and returns plain floats.
 9. The json result logger raises if a value is not JSON-serialisable, inside the dispatcher's callback thread:
    the result is lost and the master waits forever. `ResultLogger` never raises: values are made plain and
    anything else is logged by its repr.
+10. hpbandster has no wall-clock budget: `SweepBOHB(time_limit=S)` submits no new job after S seconds and
+    returns once the running jobs are logged.
 """
 from __future__ import annotations
 
@@ -234,10 +237,14 @@ def _make_sweep_bohb():
 
         first_iteration: index of the first new SH iteration (after the logged ones when resuming).
         worker_wait: seconds without any live worker after which run() raises SweepAborted (None: never).
+        start_grace: seconds after which run() starts with fewer than min_n_workers workers (at least one).
+        time_limit: seconds after run() starts from which no new job is submitted; run() returns once the jobs
+            running then have finished (and been logged). None: no limit.
         """
 
         def __init__(self, configspace, *, min_budget, max_budget, eta, first_iteration: int = 0,
-                     worker_wait: float | None = None, **kwargs):
+                     worker_wait: float | None = None, start_grace: float | None = 120.0,
+                     time_limit: float | None = None, **kwargs):
             check_space(configspace)
             kwargs.setdefault("logger", hp_logger("master"))
             super().__init__(configspace=configspace, eta=eta, min_budget=min_budget, max_budget=max_budget, **kwargs)
@@ -247,11 +254,25 @@ def _make_sweep_bohb():
                                max_budget=float(max_budget), eta=float(eta))
             self.iterations = [_DoneIteration() for _ in range(first_iteration)]
             self.worker_wait = worker_wait
+            self.start_grace = start_grace
+            self.time_limit = time_limit
+            self._deadline: float | None = None
+            self._time_up_logged = False
             self._abort_reason: str | None = None
             self._watchdog_stop = threading.Event()
 
         # -- plain values only -------------------------------------------------------------------------
+        def time_up(self) -> bool:
+            up = self._deadline is not None and time.monotonic() >= self._deadline
+            if up and not self._time_up_logged:
+                self._time_up_logged = True
+                self.logger.warning("time limit of %g s reached: no new jobs; waiting for the %d running",
+                                    self.time_limit, self.num_running_jobs)
+            return up
+
         def get_next_iteration(self, iteration, iteration_kwargs={}):
+            if self.time_up():
+                return _DoneIteration()
             s = self.max_SH_iter - 1 - (iteration % self.max_SH_iter)
             n0 = int(np.floor(self.max_SH_iter / (s + 1)) * self.eta ** s)
             ns = [max(int(n0 * self.eta ** (-i)), 1) for i in range(s + 1)]
@@ -261,8 +282,8 @@ def _make_sweep_bohb():
                 config, info = sampler(budget)
                 return plain(dict(config)), plain(info)
 
-            return SuccessiveHalving(HPB_iter=iteration, num_configs=ns, budgets=self.budgets[(-s - 1):],
-                                     config_sampler=plain_sampler, logger=self.logger, **iteration_kwargs)
+            return _StoppableSH(self.time_up, HPB_iter=iteration, num_configs=ns, budgets=self.budgets[(-s - 1):],
+                                config_sampler=plain_sampler, logger=self.logger, **iteration_kwargs)
 
         def _submit_job(self, config_id, config, budget):
             super()._submit_job(plain(config_id), plain(config), plain(budget))
@@ -279,8 +300,18 @@ def _make_sweep_bohb():
                 raise SweepAborted(self._abort_reason)
 
         def wait_for_workers(self, min_n_workers=1):
+            """Wait for min_n_workers; after start_grace seconds, start with the workers there are (at least one);
+            the watchdog aborts if none comes within worker_wait."""
+            start = time.monotonic()
             with self.thread_cond:
-                while self.dispatcher.number_of_workers() < min_n_workers:
+                while True:
+                    n = self.dispatcher.number_of_workers()
+                    if n >= min_n_workers:
+                        return
+                    waited = time.monotonic() - start
+                    if n >= 1 and self.start_grace is not None and waited >= self.start_grace:
+                        self.logger.warning("starting with %d of %d workers after %.0f s", n, min_n_workers, waited)
+                        return
                     self._check_abort()
                     self.thread_cond.wait(1)
                     self.dispatcher.trigger_discover_worker()
@@ -292,6 +323,8 @@ def _make_sweep_bohb():
 
         def active_iterations(self):
             self._check_abort()
+            if self.time_up() and self.num_running_jobs == 0:
+                return []  # ends run(): nothing running, nothing new to start
             return super().active_iterations()
 
         def _watchdog(self):
@@ -312,6 +345,8 @@ def _make_sweep_bohb():
                     self.logger.warning("no worker alive for %.0f s: the sweep waits (start `sebench hpo worker`)", idle)
 
         def run(self, n_iterations=1, min_n_workers=1, iteration_kwargs=None):
+            if self.time_limit is not None:
+                self._deadline = time.monotonic() + self.time_limit
             watchdog = threading.Thread(target=self._watchdog, name="sebench-hpo-watchdog", daemon=True)
             watchdog.start()
             try:
@@ -341,6 +376,16 @@ def _make_sweep_bohb():
             self.dispatcher_thread.join(max(0.0, deadline - time.monotonic()))
             if self.dispatcher_thread.is_alive():
                 self.logger.warning("the dispatcher thread did not stop within %.0f s", timeout)
+
+    class _StoppableSH(SuccessiveHalving):
+        """Successive halving that hands out no further run once `stop()` is true."""
+
+        def __init__(self, stop, **kwargs):
+            super().__init__(**kwargs)
+            self._stop = stop
+
+        def get_next_run(self):
+            return None if self._stop() else super().get_next_run()
 
     return SweepBOHB
 

@@ -23,7 +23,6 @@ import time
 import uuid
 from pathlib import Path
 
-from benchmark import io
 from benchmark.errors import ConfigError
 from benchmark.hpo import compat
 from benchmark.hpo.worker import SWEEP_FILE
@@ -61,6 +60,8 @@ def nameserver(run_id: str, directory: Path | None, host: str = DEFAULT_HOST, po
 
     Always shut down (and the file removed) when the block exits, by return, exception or Ctrl-C.
     """
+    from benchmark import io
+
     import Pyro4.naming
 
     try:
@@ -91,6 +92,8 @@ def nameserver(run_id: str, directory: Path | None, host: str = DEFAULT_HOST, po
 
 def read_nameserver(directory: Path, run_id: str, wait_s: float = 0.0) -> tuple[str, int]:
     """Host and port of run `run_id`'s nameserver from D/nameserver.json (waiting up to wait_s for the file)."""
+    from benchmark import io
+
     import Pyro4
     import Pyro4.errors
 
@@ -179,7 +182,11 @@ class MasterSettings:
     worker_wait: float | None = 600.0
     """Abort (SweepAborted) after this many seconds without any live worker; None: wait forever (warning each minute)."""
     min_workers: int = 1
-    """Workers needed before the first job is submitted."""
+    """Workers needed before the first job is submitted (after start_grace seconds, one is enough)."""
+    start_grace: float = 120.0
+    """Seconds to wait for min_workers before starting with the workers there are."""
+    time_limit: float | None = None
+    """Wall-clock seconds after which no new job starts (running ones finish and are logged); None: no limit."""
     bohb: dict = dataclasses.field(default_factory=dict)
     """Extra BOHB arguments (top_n_percent, num_samples, random_fraction, bandwidth_factor, min_bandwidth, ...)."""
 
@@ -237,6 +244,8 @@ def check_settings(settings: MasterSettings, base):
 
 def prepare_sweep(directory: Path, settings: MasterSettings, base, resume: bool):
     """check_settings, then write (or, with resume, compare) D/sweep.json; returns (name, space)."""
+    from benchmark import io
+
     name, space, record = check_settings(settings, base)
     directory = io.prepare_out_dir(directory, resume, SWEEP_FILE)
     path = directory / SWEEP_FILE
@@ -271,7 +280,8 @@ def run_master(run_id: str, directory: Path, settings: MasterSettings, base, *, 
     host = host or local_address_towards(ns_host)
     SweepBOHB = compat.sweep_bohb_class()
     master = SweepBOHB(space, min_budget=settings.min_budget, max_budget=settings.max_budget, eta=settings.eta,
-                       first_iteration=first, worker_wait=settings.worker_wait, run_id=run_id,
+                       first_iteration=first, worker_wait=settings.worker_wait,
+                       start_grace=settings.start_grace, time_limit=settings.time_limit, run_id=run_id,
                        nameserver=ns_host, nameserver_port=ns_port, host=host, ping_interval=settings.ping_interval,
                        working_directory=str(directory), result_logger=result_logger, previous_result=previous,
                        **settings.bohb)
@@ -343,6 +353,8 @@ def run_embedded(directory: Path, settings: MasterSettings, base, workers: int, 
                  run_id: str | None = None, on_workers=None) -> dict:
     """`sebench hpo run`: nameserver + `workers` worker processes + master on 127.0.0.1; all stopped on exit,
     error or Ctrl-C. on_workers(list of Popen) is called once the workers are started (tests)."""
+    from benchmark import io
+
     if workers < 1:
         raise ConfigError(f"workers={workers} is out of range; allowed: [1, inf)")
     run_id = run_id or new_run_id()
@@ -367,6 +379,7 @@ def run_embedded(directory: Path, settings: MasterSettings, base, workers: int, 
             procs.extend(spawn_worker(run_id, directory, i) for i in range(workers))
             if on_workers is not None:
                 on_workers(procs)
+            settings = dataclasses.replace(settings, min_workers=workers)  # all local: wait for all of them
             return run_master(run_id, directory, settings, base, resume=resume, nameserver_address=address,
                               host=DEFAULT_HOST, on_start=monitor)
         finally:

@@ -29,8 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark import io
-from benchmark.envs.tasks import get_task
 from benchmark.errors import ConfigError
 from benchmark.hpo import compat
 
@@ -52,6 +50,7 @@ class Sweep:
 
 
 def read_sweep(directory: Path) -> Sweep:
+    from benchmark import io
     from benchmark.nes.trainer import RunConfig
     from search_spaces.tools import from_json
 
@@ -82,6 +81,8 @@ def job_dir(sweep_dir: Path, config_id, budget: float) -> Path:
 
 
 def _lower_budget_checkpoint(sweep_dir: Path, config_id, budget: float) -> Path | None:
+    from benchmark import io
+
     this = job_dir(sweep_dir, config_id, budget)
     best = None
     for folder in this.parent.glob("budget_*") if this.parent.is_dir() else []:
@@ -98,6 +99,8 @@ def _lower_budget_checkpoint(sweep_dir: Path, config_id, budget: float) -> Path 
 
 def evaluate(sweep_dir: Path, config_id, config: dict, budget: float) -> dict:
     """Train the SE of `config` for `budget` NES iterations; {"loss": float, "info": JSON-safe dict}."""
+    from benchmark import io
+    from benchmark.envs.tasks import get_task
     from benchmark.nes.trainer import train_se
     from search_spaces.tools import apply_config, validate_config
 
