@@ -11,20 +11,106 @@ from pathlib import Path
 from benchmark.errors import ConfigError
 
 
-def _add_train_se(sub) -> None:
-    p = sub.add_parser("train-se", help="learn one synthetic environment with NES")
+def _add_run_arguments(p) -> None:
+    """Arguments of one NES run, shared by train-se and train-ses."""
     p.add_argument("--task", default="CartPole-v0")
     p.add_argument("--population", type=int, default=16, help="NES noise directions P (2P+1 agents/iteration)")
     p.add_argument("--iterations", type=int, default=50, help="NES iteration limit")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores; 1: serial)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--vary-hp", action="store_true", help="each member's agent samples its hyperparameters")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--engine", choices=["batched", "scalar"], default="batched")
     p.add_argument("--config", type=Path, help="JSON file with RunConfig fields (nes/agent/se sections)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_train_se(sub) -> None:
+    p = sub.add_parser("train-se", help="learn one synthetic environment with NES")
+    _add_run_arguments(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--vary-hp", action="store_true", help="each member's agent samples its hyperparameters")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.set_defaults(func=_cmd_train_se)
+
+
+def _add_train_ses(sub) -> None:
+    p = sub.add_parser("train-ses", help="learn a set of SEs with distinct seeds into one folder (resumable)")
+    _add_run_arguments(p)
+    p.add_argument("--count", type=int, required=True, help="number of SEs (seeds seed-start, seed-start+1, ...)")
+    p.add_argument("--seed-start", type=int, default=0)
+    hp = p.add_mutually_exclusive_group()
+    hp.add_argument("--vary-hp", action="store_true", help="agents sample their hyperparameters (the default)")
+    hp.add_argument("--fixed-hp", action="store_true", help="every agent uses the default hyperparameters")
+    p.set_defaults(func=_cmd_train_ses)
+
+
+def _cmd_train_ses(args) -> int:
+    from benchmark.errors import check_range
+    from benchmark.se_sets import train_ses
+
+    check_range("count", args.count, 1, 100_000, integer=True)
+    args.seed, args.vary_hp = args.seed_start, not args.fixed_hp
+    run = run_config_from_args(args)
+    folders = train_ses(run, args.out, args.count, args.seed_start, workers=args.workers, progress=not args.quiet)
+    solved = sum(json.loads((f / "se.json").read_text()).get("solved", False) for f in folders)
+    print(f"{run.task}: {solved} of {len(folders)} SEs solved the task; files in {args.out}")
+    return 0
+
+
+def _add_fit_models(sub) -> None:
+    p = sub.add_parser("fit-models", help="supervised baseline: fit the SE architecture to real transitions")
+    p.add_argument("--task", default="CartPole-v0")
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--seed-start", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_fit_models)
+
+
+def _cmd_fit_models(args) -> int:
+    from benchmark.errors import check_range
+    from benchmark.supervised import ModelFitConfig, fit_models
+
+    check_range("count", args.count, 1, 100_000, integer=True)
+    folders = fit_models(ModelFitConfig(task=args.task), args.out, args.count, args.seed_start,
+                         progress=not args.quiet)
+    print(f"{len(folders)} supervised models of {args.task} in {args.out}")
+    return 0
+
+
+def _add_transfer(sub) -> None:
+    p = sub.add_parser("transfer", help="the transfer protocol: agents trained on SEs vs on the real task")
+    p.add_argument("--task", default="CartPole-v0")
+    p.add_argument("--ses", nargs="*", default=[], metavar="[LABEL=]DIR",
+                   help="SE sets (train-ses / fit-models folders); the real baseline always runs")
+    p.add_argument("--agents", default="ddqn,dueling_ddqn,td3_discrete", help="comma-separated agent kinds")
+    p.add_argument("--num-envs", type=int, default=40)
+    p.add_argument("--agents-per-env", type=int, default=10)
+    p.add_argument("--episodes", type=int, default=10, help="real-task test episodes per agent")
+    p.add_argument("--max-episodes", type=int, default=1000, help="training episode limit per agent")
+    p.add_argument("--fixed-agent-hp", action="store_true", help="agents keep their default hyperparameters")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--engine", choices=["batched", "scalar"], default="batched")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out; finished cells are kept")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_transfer)
+
+
+def _cmd_transfer(args) -> int:
+    from analysis.transfer import analyze_protocol
+    from benchmark.protocol import ProtocolConfig, make_settings, run_protocol
+
+    config = ProtocolConfig(task=args.task, agents=tuple(a for a in args.agents.split(",") if a),
+                            num_envs=args.num_envs, agents_per_env=args.agents_per_env, episodes=args.episodes,
+                            vary_hp=not args.fixed_agent_hp, max_episodes=args.max_episodes, seed=args.seed,
+                            engine=args.engine)
+    settings = make_settings(config, args.ses)
+    run_protocol(config, settings, args.out, workers=args.workers, resume=args.resume, progress=not args.quiet)
+    paths = analyze_protocol(args.out)
+    print((args.out / "summary.md").read_text())
+    print(f"tables and figures: {', '.join(p.name for p in paths if p.suffix != '.pdf')} in {args.out}")
+    return 0
 
 
 def run_config_from_args(args) -> "RunConfig":
@@ -66,20 +152,31 @@ def _cmd_train_se(args) -> int:
 
 
 def _add_analyze(sub) -> None:
-    p = sub.add_parser("analyze", help="figures of SE training runs (history.csv of each folder)")
-    p.add_argument("runs", type=Path, nargs="+", help="train-se output folders")
-    p.add_argument("--out", type=Path, help="where figures go (default: the first run folder)")
+    p = sub.add_parser("analyze", help="tables and figures of train-se runs, transfer runs or sweeps")
+    p.add_argument("runs", type=Path, nargs="+", help="train-se folders, a transfer --out folder or a sweep folder")
+    p.add_argument("--out", type=Path, help="where tables and figures go (default: the (first) run folder)")
     p.set_defaults(func=_cmd_analyze)
 
 
 def _cmd_analyze(args) -> int:
+    from analysis import sweep, transfer
     from analysis.nes_curves import plot_runs
     from benchmark import io
 
+    paths = []
+    nes_runs = []
     for run in args.runs:
-        if not (run / io.HISTORY).exists():
-            raise ConfigError(f"{run} holds no {io.HISTORY}: not a train-se run folder")
-    for path in plot_runs(args.runs, args.out or args.runs[0]):
+        if transfer.is_protocol_run(run):
+            paths += transfer.analyze_protocol(run, args.out)
+        elif sweep.is_sweep(run):
+            paths += sweep.analyze_sweep(run, args.out or run)
+        elif (run / io.HISTORY).exists():
+            nes_runs.append(run)
+        else:
+            raise ConfigError(f"{run} is neither a train-se run ({io.HISTORY}), a transfer run nor a sweep")
+    if nes_runs:
+        paths += plot_runs(nes_runs, args.out or nes_runs[0])
+    for path in paths:
         print(path)
     return 0
 
@@ -88,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sebench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train_se(sub)
+    _add_train_ses(sub)
+    _add_fit_models(sub)
+    _add_transfer(sub)
     _add_analyze(sub)
     from benchmark.hpo.cli import add_parsers as add_hpo_parsers
     add_hpo_parsers(sub)

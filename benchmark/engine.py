@@ -1,8 +1,9 @@
 """Train agents on SEs (or on the real task) and test them on the real task, through either engine.
 
-`scalar` trains one agent at a time with `benchmark.agents.ddqn.DDQN` on gymnasium environments (the
-readable reference); `batched` trains a chunk of agents in lockstep with `benchmark.agents.batched`.
-Either way the jobs go through a concurrent.futures.Executor, a chunk (batched) or an agent (scalar) per job.
+`scalar` trains one agent at a time with its scalar agent class (`benchmark.agents.registry.make_agent`) on
+gymnasium environments (the readable reference); `batched` trains a chunk of agents in lockstep with
+`benchmark.agents.batched` (agents the lockstep engine does not cover, such as discrete TD3, still train one
+at a time). Either way the jobs go through a concurrent.futures.Executor, a chunk or an agent per job.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import numpy as np
 import torch
 
 from benchmark.agents.batched import AgentSpec, evaluate_batched, train_batched
-from benchmark.agents.ddqn import DDQN, TrainResult
+from benchmark.agents.ddqn import TrainResult
+from benchmark.agents.registry import kind_of, make_agent
 from benchmark.envs.synthetic import BatchedSE, SEConfig, SyntheticEnv
 from benchmark.envs.tasks import BatchedTask, get_task
 from benchmark.errors import check_choice
@@ -46,19 +48,32 @@ def train_and_test(task_name: str, specs: list[AgentSpec], se_config: SEConfig |
     """Agent i trains on SE row i of se_params (or on the real task when se_params is None), then tests
     on the real task for test_episodes; results come back in the order of specs."""
     check_choice("engine", engine, ENGINES)
-    n = len(specs)
-    if engine == "scalar":
-        chunks = [[i] for i in range(n)]
-    else:
-        chunks = [list(c) for c in np.array_split(np.arange(n), max(1, min(workers, n))) if len(c)]
-    futures = [executor.submit(_run_chunk, engine, task_name, [specs[i] for i in chunk], se_config,
-                               None if se_params is None else np.asarray(se_params)[chunk], test_episodes)
-               for chunk in chunks]
-    outcomes: list[AgentOutcome | None] = [None] * n
-    for chunk, future in zip(chunks, futures):
+    futures = [(chunk, submit_chunk(executor, engine, task_name, [specs[i] for i in chunk], se_config,
+                                    None if se_params is None else np.asarray(se_params)[chunk], test_episodes))
+               for chunk in plan_chunks(specs, engine, workers)]
+    outcomes: list[AgentOutcome | None] = [None] * len(specs)
+    for chunk, future in futures:
         for i, outcome in zip(chunk, future.result()):
             outcomes[i] = outcome
     return outcomes  # type: ignore[return-value]
+
+
+def lockstep(spec: AgentSpec, engine: str) -> bool:
+    """Whether `spec`'s agent trains in a lockstep batch under `engine`."""
+    return engine == "batched" and kind_of(spec.config).batched
+
+
+def plan_chunks(specs: list[AgentSpec], engine: str, workers: int) -> list[list[int]]:
+    """Jobs of one call: lockstep agents split evenly into one chunk per worker; every other agent alone."""
+    batched = [i for i, s in enumerate(specs) if lockstep(s, engine)]
+    chunks = [list(c) for c in np.array_split(batched, max(1, min(workers, len(batched)))) if len(c)]
+    return chunks + [[i] for i, s in enumerate(specs) if not lockstep(s, engine)]
+
+
+def submit_chunk(executor, engine: str, task_name: str, specs: list[AgentSpec], se_config: SEConfig | None,
+                 se_params: np.ndarray | None, test_episodes: int):
+    """One job: train and test `specs` (on SE rows se_params, or on the real task); a future of outcomes."""
+    return executor.submit(_run_chunk, engine, task_name, specs, se_config, se_params, test_episodes)
 
 
 def _run_chunk(engine: str, task_name: str, specs: list[AgentSpec], se_config: SEConfig | None,
@@ -66,13 +81,14 @@ def _run_chunk(engine: str, task_name: str, specs: list[AgentSpec], se_config: S
     torch.set_num_threads(1)
     task = get_task(task_name)
     solved = task.solved if se_params is None else None
-    if engine == "scalar":
-        return [_run_scalar(task, spec, se_config, None if se_params is None else se_params[i], solved,
-                            test_episodes) for i, spec in enumerate(specs)]
+    outcomes: list[AgentOutcome | None] = [None] * len(specs)
     kinds: dict[tuple, list[int]] = defaultdict(list)  # one batch needs one (activation, dueling)
     for i, spec in enumerate(specs):
-        kinds[(spec.config.activation, spec.config.dueling)].append(i)
-    outcomes: list[AgentOutcome | None] = [None] * len(specs)
+        if lockstep(spec, engine):
+            kinds[(spec.config.activation, spec.config.dueling)].append(i)
+        else:
+            outcomes[i] = _run_scalar(task, spec, se_config, None if se_params is None else se_params[i], solved,
+                                      test_episodes)
     for members in (g for kind in kinds.values() for g in partition_by_cost([specs[i] for i in kind], kind)):
         start = time.perf_counter()
         group_specs = [specs[i] for i in members]
@@ -125,7 +141,7 @@ def partition_by_cost(specs: list[AgentSpec], index: list[int]) -> list[list[int
 
 def _run_scalar(task, spec: AgentSpec, se_config, params, solved, test_episodes) -> AgentOutcome:
     start = time.perf_counter()
-    agent = DDQN(task.obs_dim, task.n_actions, spec.config, spec.seed)
+    agent = make_agent(task.obs_dim, task.n_actions, spec.config, spec.seed)
     train_env = task.make() if params is None else SyntheticEnv(task, torch.as_tensor(params), se_config)
     result = agent.train(train_env, solved=solved, max_steps=task.max_steps)
     returns, lengths = agent.evaluate_episodes(task.make(), test_episodes)

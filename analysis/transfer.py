@@ -1,0 +1,181 @@
+"""Tables and figures of a transfer-protocol run, read from its output folder alone."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from benchmark import io  # noqa: E402
+from benchmark.protocol import AGENTS_TABLE, PROTOCOL_META, REAL, collect  # noqa: E402
+
+SUMMARY_COLUMNS = ["agent", "setting", "agents", "test_return_mean", "test_return_std", "train_steps_mean",
+                   "train_episodes_mean", "steps_change_vs_real_pct", "solved_share"]
+
+
+def is_protocol_run(path: Path) -> bool:
+    return (Path(path) / PROTOCOL_META).exists()
+
+
+def summarize(frame: pd.DataFrame, solved: float) -> pd.DataFrame:
+    """Per (agent, setting): test return mean/std over all test episodes, mean training steps and episodes,
+    the change in mean steps against the real baseline (%), and the share of agents whose mean test return
+    reaches the solved threshold."""
+    rows = []
+    for (agent, setting), g in frame.groupby(["agent", "setting"], sort=False):
+        returns = np.concatenate([json.loads(r) for r in g.test_returns])
+        rows.append({"agent": agent, "setting": setting, "agents": len(g), "test_return_mean": returns.mean(),
+                     "test_return_std": returns.std(), "train_steps_mean": g.train_steps.mean(),
+                     "train_episodes_mean": g.train_episodes.mean(),
+                     "solved_share": float((g.test_mean >= solved).mean())})
+    table = pd.DataFrame(rows)
+    real = table[table.setting == REAL].set_index("agent").train_steps_mean
+    table["steps_change_vs_real_pct"] = [100.0 * (s / real[a] - 1.0) if a in real.index else np.nan
+                                         for a, s in zip(table.agent, table.train_steps_mean)]
+    order = {s: i for i, s in enumerate([REAL] + sorted(set(table.setting) - {REAL}))}
+    table = table.sort_values(["agent", "setting"], key=lambda c: c.map(order) if c.name == "setting" else c)
+    return table[SUMMARY_COLUMNS].reset_index(drop=True)
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    header = ["agent", "setting", "agents", "test return", "train steps", "train episodes", "steps vs real",
+              "solved"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in table.itertuples():
+        change = "" if np.isnan(r.steps_change_vs_real_pct) or r.setting == REAL else f"{r.steps_change_vs_real_pct:+.0f}%"
+        lines.append(f"| {r.agent} | {r.setting} | {r.agents} | {r.test_return_mean:.1f} ± {r.test_return_std:.1f} | "
+                     f"{r.train_steps_mean:,.0f} | {r.train_episodes_mean:.1f} | {change} | {100 * r.solved_share:.0f}% |")
+    return "\n".join(lines) + "\n"
+
+
+def latex_table(table: pd.DataFrame) -> str:
+    lines = [r"\begin{tabular}{llrrrrrr}", r"\toprule",
+             r"agent & setting & agents & test return & train steps & train episodes & steps vs real & solved \\",
+             r"\midrule"]
+    for r in table.itertuples():
+        change = "--" if np.isnan(r.steps_change_vs_real_pct) or r.setting == REAL else f"{r.steps_change_vs_real_pct:+.0f}\\%"
+        name = lambda s: s.replace("_", r"\_")  # noqa: E731
+        lines.append(f"{name(r.agent)} & {name(r.setting)} & {r.agents} & ${r.test_return_mean:.1f} \\pm "
+                     f"{r.test_return_std:.1f}$ & {r.train_steps_mean:.0f} & {r.train_episodes_mean:.1f} & {change} & "
+                     f"{100 * r.solved_share:.0f}\\% \\\\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def analyze_protocol(run: Path, out: Path | None = None) -> list[Path]:
+    """Regenerate every table and figure of protocol run `run` from its files; returns the paths written."""
+    run = Path(run)
+    out = Path(out) if out else run
+    out.mkdir(parents=True, exist_ok=True)
+    meta = io.read_json(run / PROTOCOL_META)
+    frame = collect(run) if (run / "cells").exists() else pd.read_csv(run / AGENTS_TABLE)
+    if frame.empty:
+        return []
+    table = summarize(frame, meta["task_solved"])
+    written = []
+    for name, text in (("summary.md", markdown_table(table)), ("summary.tex", latex_table(table))):
+        io.atomic_write(out / name, lambda p, t=text: p.write_text(t))
+        written.append(out / name)
+    io.write_csv(out / "summary.csv", table)
+    written.append(out / "summary.csv")
+    sns.set_theme(style="whitegrid")
+    written += _densities(frame, meta, out)
+    written += _bars(frame, out)
+    histories = _histories(run)
+    if not histories.empty:
+        written += _nes_curves(histories, meta, out)
+        written += _success_rate(histories, meta, out)
+    written += _transition_histograms(run, meta, out)
+    return written
+
+
+def _save(fig, out: Path, stem: str) -> list[Path]:
+    paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+    fig.tight_layout()
+    for path in paths:
+        io.atomic_write(path, lambda p, fmt=path.suffix[1:]: fig.savefig(p, format=fmt, dpi=120))
+    plt.close(fig)
+    return paths
+
+
+def _densities(frame, meta, out) -> list[Path]:
+    agents = list(dict.fromkeys(frame.agent))
+    fig, axes = plt.subplots(1, len(agents), figsize=(4.5 * len(agents), 3.6), squeeze=False)
+    for ax, agent in zip(axes[0], agents):
+        g = frame[frame.agent == agent]
+        sns.histplot(data=g, x="test_mean", hue="setting", stat="density", common_norm=False, element="step",
+                     bins=20, ax=ax)
+        ax.axvline(meta["task_solved"], color="grey", linestyle=":")
+        ax.set(title=agent, xlabel="mean test return per agent (real task)")
+    return _save(fig, out, "test_return_density")
+
+
+def _bars(frame, out) -> list[Path]:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, column, label in ((axes[0], "train_steps", "training steps"), (axes[1], "train_episodes",
+                                                                            "training episodes")):
+        sns.barplot(data=frame, x="agent", y=column, hue="setting", errorbar="sd", ax=ax)
+        ax.set(ylabel=f"{label} (mean ± sd)", xlabel="")
+    return _save(fig, out, "train_steps_episodes")
+
+
+def _histories(run: Path) -> pd.DataFrame:
+    frames = []
+    for path in sorted((run / "ses").glob("*/*/" + io.HISTORY)):
+        h = pd.read_csv(path)[["iteration", "centre_score"]]
+        frames.append(h.assign(setting=path.parent.parent.name, se_id=path.parent.name))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _nes_curves(histories, meta, out) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    sns.lineplot(data=histories, x="iteration", y="centre_score", hue="setting", units="se_id", estimator=None,
+                 alpha=0.25, legend=False, ax=ax)
+    sns.lineplot(data=histories, x="iteration", y="centre_score", hue="setting", errorbar=None, linewidth=2.5, ax=ax)
+    ax.axhline(meta["task_solved"], color="grey", linestyle=":")
+    ax.set(xlabel="NES iteration", ylabel="centre score (real-task return)",
+           title="SE runs: each run (thin) and their mean (thick)")
+    return _save(fig, out, "nes_curves")
+
+
+def _success_rate(histories, meta, out) -> list[Path]:
+    """Share of a setting's SE runs whose centre has solved the task by each iteration."""
+    rows = []
+    last = int(histories.iteration.max())
+    for (setting, se_id), h in histories.groupby(["setting", "se_id"]):
+        solved_at = h.iteration[h.centre_score >= meta["task_solved"]]
+        first = int(solved_at.min()) if len(solved_at) else None
+        rows += [{"setting": setting, "se_id": se_id, "iteration": i, "solved": first is not None and i >= first}
+                 for i in range(last + 1)]
+    data = pd.DataFrame(rows).groupby(["setting", "iteration"], as_index=False).solved.mean()
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    sns.lineplot(data=data, x="iteration", y="solved", hue="setting", drawstyle="steps-post", ax=ax)
+    ax.set(xlabel="NES iteration", ylabel="share of SE runs solved", ylim=(-0.02, 1.02))
+    return _save(fig, out, "success_rate")
+
+
+def _transition_histograms(run: Path, meta, out, episodes: int = 20) -> list[Path]:
+    """Next-state and reward histograms: real task vs SE rollouts vs the SE on real (state, action) inputs."""
+    from analysis.transitions import sample_transitions
+
+    written = []
+    for setting_dir in sorted(p for p in (run / "ses").glob("*") if p.is_dir()):
+        data = sample_transitions([p for p in sorted(setting_dir.iterdir()) if (p / io.SE_META).exists()],
+                                  meta["config"]["task"], episodes)
+        columns = [c for c in data.columns if c != "source"]
+        fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.2), squeeze=False)
+        for ax, column in zip(axes[0], columns):
+            lo, hi = np.nanpercentile(data[data.source == "real"][column], [0.5, 99.5])
+            span = max(hi - lo, 1e-3)
+            clipped = data.assign(**{column: data[column].clip(lo - span, hi + span)})
+            sns.histplot(data=clipped, x=column, hue="source", stat="density", common_norm=False, element="step",
+                         bins=40, ax=ax, legend=ax is axes[0][-1])
+        fig.suptitle(f"{setting_dir.name}: transitions of the real task, SE rollouts, SE on real inputs")
+        written += _save(fig, out, f"transitions_{setting_dir.name}")
+    return written

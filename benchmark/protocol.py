@@ -1,0 +1,263 @@
+"""The transfer protocol: what a learned SE is worth for agents and hyperparameters it was not trained with.
+
+For every setting (the real task, or one SE set) and every agent kind, `num_envs` environments x
+`agents_per_env` agents with freshly sampled hyperparameters are trained and tested for `episodes` on the
+real task. One (setting, environment, agent kind) is a *cell*; each finished cell is written at once to
+OUT/cells/, so a killed run resumes without redoing it. The design is paired: environment i and agent kind k
+get the same agent seeds and the same sampled hyperparameters in every setting, so the settings differ only in
+where the agents trained.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import zlib
+from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from benchmark import io, rng
+from benchmark.agents.batched import AgentSpec
+from benchmark.agents.registry import get_agent_kind
+from benchmark.agents.sampling import sample_configs
+from benchmark.engine import ENGINES, submit_chunk
+from benchmark.envs.synthetic import SEConfig
+from benchmark.envs.tasks import get_task
+from benchmark.errors import ConfigError, check_choice, check_range
+from benchmark.nets import flat_parameters
+from benchmark.parallel import default_workers, make_executor, shutdown_now
+from benchmark.se_sets import find_ses, set_label
+
+REAL = "real"
+PROTOCOL_META = "protocol.json"
+CELLS = "cells"
+AGENTS_TABLE = "agents.csv"
+RETURNS_TABLE = "test_returns.csv"
+FAILURES = "failures.json"
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """One transfer-protocol run."""
+
+    task: str = "CartPole-v0"
+    """Real task every agent is tested on."""
+    agents: tuple[str, ...] = ("ddqn", "dueling_ddqn", "td3_discrete")
+    """Agent kinds (benchmark.agents.registry.AGENTS)."""
+    num_envs: int = 40
+    """Environments per setting: SEs of each set, or seeded instances of the real task."""
+    agents_per_env: int = 10
+    """Agents trained on each environment, each with freshly sampled hyperparameters."""
+    episodes: int = 10
+    """Real-task test episodes per agent."""
+    vary_hp: bool = True
+    """Sample each agent's hyperparameters from its kind's varied space (False: the kind's defaults)."""
+    max_episodes: int = 1000
+    """Training episode limit of every agent (real task: until solved; SE: the 1% rule)."""
+    seed: int = 0
+    """Root seed of agent seeds and hyperparameter samples."""
+    engine: str = "batched"
+
+    def __post_init__(self):
+        get_task(self.task)
+        if not self.agents:
+            raise ConfigError("agents: name at least one agent")
+        for name in self.agents:
+            get_agent_kind(name)
+        check_range("num_envs", self.num_envs, 1, 10_000, integer=True)
+        check_range("agents_per_env", self.agents_per_env, 1, 10_000, integer=True)
+        check_range("episodes", self.episodes, 1, 10_000, integer=True)
+        check_range("max_episodes", self.max_episodes, 1, 10**7, integer=True)
+        check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
+        check_choice("engine", self.engine, ENGINES)
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "agents": list(self.agents)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ProtocolConfig":
+        return cls(**{**d, "agents": tuple(d["agents"])})
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where agents train: the real task (no SEs) or a set of SEs."""
+
+    name: str
+    ses: tuple[Path, ...] = ()
+
+
+def cell_specs(config: ProtocolConfig, agent: str, env_index: int) -> list[AgentSpec]:
+    """Agents of one (environment, agent kind): the same in every setting (paired design)."""
+    kind = get_agent_kind(agent)
+    key = zlib.crc32(agent.encode())
+    seeds = rng.child_seeds(config.seed, config.agents_per_env, key, env_index)
+    base = kind.defaults(max_episodes=config.max_episodes)
+    if config.vary_hp:
+        hp_seed = rng.child_seeds(config.seed, 1, key, env_index, 1)[0]
+        configs = sample_configs(base, config.agents_per_env, seed=hp_seed, space=kind.varied_space)
+    else:
+        configs = [base] * config.agents_per_env
+    return [AgentSpec(c, s) for c, s in zip(configs, seeds)]
+
+
+def make_settings(config: ProtocolConfig, se_sets: list[Path | str], include_real: bool = True) -> list[Setting]:
+    """The real setting plus one per SE set; a set is DIR or LABEL=DIR (default label from its metadata)."""
+    settings = [Setting(REAL)] if include_real else []
+    for entry in se_sets:
+        label, _, folder = str(entry).rpartition("=") if "=" in str(entry) else ("", "", str(entry))
+        ses = find_ses(Path(folder))
+        if len(ses) < config.num_envs:
+            raise ConfigError(f"num_envs={config.num_envs} needs {config.num_envs} SEs per set, but {folder} holds "
+                              f"{len(ses)}; lower --num-envs or learn more SEs (sebench train-ses)")
+        metas = [io.read_json(p / io.SE_META) for p in ses[:config.num_envs]]
+        for p, meta in zip(ses, metas):
+            if meta.get("task") != config.task:
+                raise ConfigError(f"SE {p} was learned for task {meta.get('task')!r}, not {config.task!r}")
+        settings.append(Setting(label or set_label(metas[0]), tuple(ses[:config.num_envs])))
+    names = [s.name for s in settings]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"two settings share a name ({names}); name them as --ses LABEL=DIR")
+    return settings
+
+
+def _cell_path(out: Path, setting: str, agent: str, env_index: int) -> Path:
+    return out / CELLS / f"{setting}__{agent}__{env_index:03d}.json"
+
+
+def run_protocol(config: ProtocolConfig, settings: list[Setting], out: Path, *, workers: int | None = None,
+                 resume: bool = False, progress: bool = True, executor=None) -> pd.DataFrame:
+    """Run every unfinished cell and return the tidy per-agent table (also written to OUT)."""
+    out = io.prepare_out_dir(out, resume, PROTOCOL_META)
+    _write_or_check_meta(out, config, settings, resume)
+    (out / CELLS).mkdir(exist_ok=True)
+    _copy_ses(out, settings)
+    todo = [(s, e, a) for e in range(config.num_envs) for s in settings for a in config.agents
+            if not _cell_path(out, s.name, a, e).exists()]
+    workers = default_workers() if workers is None else workers
+    own_executor = executor is None
+    executor = make_executor(workers) if own_executor else executor
+    total = len(settings) * config.num_envs * len(config.agents)
+    bar = tqdm(total=total, initial=total - len(todo), disable=not progress, unit="cell", desc="transfer")
+    failures = io.read_json(out / FAILURES) if (out / FAILURES).exists() else {}
+    try:
+        pending = {}
+        for setting, env_index, agent in todo:
+            future = _submit_cell(executor, config, setting, env_index, agent)
+            pending[future] = (setting, env_index, agent)
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                setting, env_index, agent = pending.pop(future)
+                name = _cell_path(out, setting.name, agent, env_index).stem
+                error = future.exception()
+                if error is not None and (not isinstance(error, Exception) or isinstance(error, BrokenProcessPool)):
+                    raise error
+                if error is not None:  # recorded, never turned into a score; the cell reruns on --resume
+                    failures[name] = f"{type(error).__name__}: {error}"
+                    io.write_json(out / FAILURES, failures)
+                    continue
+                failures.pop(name, None)
+                rows = _cell_rows(config, setting, env_index, agent, future.result())
+                io.write_json(_cell_path(out, setting.name, agent, env_index), {"rows": rows})
+                bar.update(1)
+    except BaseException:
+        if own_executor:
+            shutdown_now(executor)
+        raise
+    else:
+        if own_executor:
+            executor.shutdown()
+    finally:
+        bar.close()
+    io.write_json(out / FAILURES, failures) if failures else (out / FAILURES).unlink(missing_ok=True)
+    frame = collect(out)
+    if failures:
+        raise RuntimeError(f"{len(failures)} cell(s) failed (see {out / FAILURES}); rerun with --resume")
+    return frame
+
+
+def _submit_cell(executor, config: ProtocolConfig, setting: Setting, env_index: int, agent: str):
+    specs = cell_specs(config, agent, env_index)
+    if setting.name == REAL:
+        return submit_chunk(executor, config.engine, config.task, specs, None, None, config.episodes)
+    se_config, params = _se_parameters(setting.ses[env_index])
+    return submit_chunk(executor, config.engine, config.task, specs, se_config,
+                        np.repeat(params[None], len(specs), axis=0), config.episodes)
+
+
+def _se_parameters(folder: Path) -> tuple[SEConfig, np.ndarray]:
+    from benchmark.envs.synthetic import load_se
+
+    env = load_se(folder)
+    return env.config, flat_parameters(env.net).double().numpy()
+
+
+def _cell_rows(config, setting: Setting, env_index: int, agent: str, outcomes) -> list[dict]:
+    specs = cell_specs(config, agent, env_index)
+    se_id = REAL if setting.name == REAL else setting.ses[env_index].name
+    task = get_task(config.task)
+    rows = []
+    for k, (spec, o) in enumerate(zip(specs, outcomes)):
+        hps = {f: getattr(spec.config, f) for f in _varied_fields(agent)}
+        rows.append({
+            "setting": setting.name, "env_index": env_index, "se_id": se_id, "agent": agent, "agent_index": k,
+            "seed": spec.seed, "hyperparameters": json.dumps(hps, sort_keys=True),
+            "train_steps": o.train.steps, "train_episodes": o.train.episodes, "diverged": o.train.diverged,
+            "wall_s": round(o.wall_s, 4), "test_mean": o.fitness, "solved": o.fitness >= task.solved,
+            "test_returns": json.dumps([float(r) for r in o.test_returns]), "test_steps": o.test_steps,
+        })
+    return rows
+
+
+def _varied_fields(agent: str) -> list[str]:
+    from search_spaces import get_space
+
+    return sorted(get_space(get_agent_kind(agent).varied_space).keys())
+
+
+def _write_or_check_meta(out: Path, config: ProtocolConfig, settings: list[Setting], resume: bool) -> None:
+    meta = {"config": config.to_dict(), "task_solved": get_task(config.task).solved,
+            "settings": {s.name: [str(p) for p in s.ses] for s in settings}, "versions": io.package_versions()}
+    path = out / PROTOCOL_META
+    if resume and path.exists():
+        stored = io.read_json(path)
+        if stored["config"] != meta["config"] or list(stored["settings"]) != list(meta["settings"]):
+            raise ConfigError(f"--resume: the protocol in {out} was started with another configuration or other "
+                              f"settings; stored: {json.dumps(stored['config'])}, settings {list(stored['settings'])}")
+        return
+    io.write_json(path, meta)
+
+
+def _copy_ses(out: Path, settings: list[Setting]) -> None:
+    """Keep a copy of every SE used (weights, metadata, NES history: kilobytes) so analysis needs only OUT."""
+    for setting in settings:
+        for folder in setting.ses:
+            target = out / "ses" / setting.name / folder.name
+            target.mkdir(parents=True, exist_ok=True)
+            for name in (io.SE_META, io.SE_WEIGHTS, io.HISTORY):
+                if (folder / name).exists() and not (target / name).exists():
+                    io.atomic_write(target / name, lambda p, src=folder / name: shutil.copyfile(src, p))
+
+
+def collect(out: Path) -> pd.DataFrame:
+    """The tidy tables from the cell files: OUT/agents.csv (one row per agent) and OUT/test_returns.csv
+    (one row per test episode)."""
+    out = Path(out)
+    rows = [r for p in sorted((out / CELLS).glob("*.json")) for r in io.read_json(p)["rows"]]
+    frame = pd.DataFrame(rows)
+    io.write_csv(out / AGENTS_TABLE, frame)
+    if len(frame):
+        episodes = frame[["setting", "env_index", "se_id", "agent", "agent_index"]].copy()
+        episodes["test_return"] = frame.test_returns.map(json.loads)
+        episodes = episodes.explode("test_return")
+        episodes["episode"] = episodes.groupby(["setting", "env_index", "agent", "agent_index"]).cumcount()
+        io.write_csv(out / RETURNS_TABLE, episodes)
+    return frame
+

@@ -1,0 +1,71 @@
+"""SE sets: folders of SEs learned with distinct seeds (`sebench train-ses`), and how to find them."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from benchmark import io
+from benchmark.errors import ConfigError
+from benchmark.nes.trainer import RunConfig, train_se
+from benchmark.parallel import default_workers, make_executor, shutdown_now
+
+SET_META = "set.json"
+
+
+def se_folder(out: Path, seed: int) -> Path:
+    return Path(out) / f"se_{seed:03d}"
+
+
+def train_ses(run: RunConfig, out: Path, count: int, seed_start: int = 0, *, workers: int | None = None,
+              progress: bool = True, executor=None) -> list[Path]:
+    """Learn `count` SEs with seeds seed_start, seed_start+1, ... into out/se_<seed>/ (resumable).
+
+    A finished SE (its se.json exists) is skipped; a started one resumes from its checkpoint.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = list(range(seed_start, seed_start + count))
+    io.write_json(out / SET_META, {"run": run.to_dict(), "seeds": seeds, "versions": io.package_versions()})
+    workers = default_workers() if workers is None else workers
+    own_executor = executor is None
+    executor = make_executor(workers) if own_executor else executor
+    bar = tqdm(seeds, disable=not progress, unit="SE", desc=f"SE set {out.name}")
+    try:
+        for seed in bar:
+            folder = se_folder(out, seed)
+            if not (folder / io.SE_META).exists():
+                train_se(dataclasses.replace(run, seed=seed), folder, workers=workers, resume=True,
+                         progress=progress, executor=executor)
+    except BaseException:
+        if own_executor:
+            shutdown_now(executor)
+        raise
+    else:
+        if own_executor:
+            executor.shutdown()
+    finally:
+        bar.close()
+    return [se_folder(out, s) for s in seeds]
+
+
+def find_ses(path: Path) -> list[Path]:
+    """The finished SEs in `path`: the folder itself when it holds one SE, else its sub-folders that do
+    (sorted by name)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ConfigError(f"SE set {path} is not a directory")
+    if (path / io.SE_META).exists():
+        return [path]
+    found = sorted(p for p in path.iterdir() if (p / io.SE_META).exists())
+    if not found:
+        raise ConfigError(f"SE set {path} holds no finished SE (no sub-folder with {io.SE_META})")
+    return found
+
+
+def set_label(meta: dict) -> str:
+    """A setting name from an SE's metadata: supervised, se_varied_hp or se_fixed_hp."""
+    if meta.get("kind") == "supervised_model":
+        return "supervised"
+    return "se_varied_hp" if meta.get("vary_hp") else "se_fixed_hp"

@@ -1,0 +1,136 @@
+"""The supervised baseline: the SE architecture fitted by regression on real transitions that DDQN agents
+collected while learning the real task. It answers "why not just learn a model?" through the same protocol.
+
+A fitted model is stored exactly like a learned SE (se.safetensors + se.json, kind "supervised_model"), so
+`benchmark.load_se` and the transfer protocol take it unchanged.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from benchmark import io, rng
+from benchmark.agents.ddqn import DDQN, DDQNConfig
+from benchmark.agents.sampling import sample_configs
+from benchmark.envs.synthetic import SEConfig, se_network
+from benchmark.envs.tasks import get_task
+from benchmark.errors import check_range
+from benchmark.nets import init_uniform_
+from benchmark.se_sets import se_folder
+
+
+@dataclass(frozen=True)
+class ModelFitConfig:
+    """How one supervised model is made."""
+
+    task: str = "CartPole-v0"
+    seed: int = 0
+    collectors: int = 2
+    """DDQN agents (varied hyperparameters) whose every real training transition is collected."""
+    max_transitions: int = 30_000
+    """Transitions collected in all: each collector trains until it solves the task or has taken its share."""
+    epochs: int = 60
+    batch_size: int = 256
+    lr: float = 1e-3
+    validation_share: float = 0.1
+    se: SEConfig = field(default_factory=SEConfig)
+
+    def __post_init__(self):
+        get_task(self.task)
+        check_range("collectors", self.collectors, 1, 1000, integer=True)
+        check_range("max_transitions", self.max_transitions, 100, 10**8, integer=True)
+        check_range("epochs", self.epochs, 1, 100_000, integer=True)
+        check_range("batch_size", self.batch_size, 1, 1 << 20, integer=True)
+        check_range("lr", self.lr, 1e-7, 1.0)
+        check_range("validation_share", self.validation_share, 0.0, 0.5)
+
+
+class _Recorder(gym.Wrapper):
+    """Keeps every (state, action, next state, reward, terminated) the wrapped environment produces."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.rows: list[np.ndarray] = []
+        self._obs = None
+
+    def reset(self, **kwargs):
+        self._obs, info = self.env.reset(**kwargs)
+        return self._obs, info
+
+    def step(self, action):
+        nxt, reward, terminated, truncated, info = self.env.step(action)
+        self.rows.append(np.concatenate([self._obs, [action], nxt, [reward, float(terminated)]]).astype(np.float32))
+        self._obs = nxt
+        return nxt, reward, terminated, truncated, info
+
+
+def collect_transitions(config: ModelFitConfig) -> np.ndarray:
+    """Rows (state, action, next state, reward, terminated) from `collectors` DDQN agents learning the task."""
+    task = get_task(config.task)
+    seeds = rng.child_seeds(config.seed, config.collectors, 7)
+    share = config.max_transitions // config.collectors
+    agent_configs = sample_configs(DDQNConfig(max_train_steps=share), config.collectors, seed=seeds[0])
+    rows = []
+    for agent_config, seed in zip(agent_configs, seeds):
+        env = _Recorder(task.make())
+        DDQN(task.obs_dim, task.n_actions, agent_config, seed).train(env, solved=task.solved, max_steps=task.max_steps)
+        rows += env.rows[:share]  # the step budget ends at an episode's end: drop the overshoot
+    return np.stack(rows)
+
+
+def fit_model(config: ModelFitConfig, data: np.ndarray) -> tuple[torch.nn.Module, dict]:
+    """Regress the SE network's (next state, reward, done) outputs on (state, one-hot action); MSE loss."""
+    task = get_task(config.task)
+    d, a = task.obs_dim, task.n_actions
+    data = torch.from_numpy(data)
+    x = torch.cat([data[:, :d], torch.eye(a)[data[:, d].long()]], dim=1)
+    y = data[:, d + 1:]  # next state, reward, terminated
+    generator = torch.Generator().manual_seed(config.seed)
+    order = torch.randperm(len(x), generator=generator)
+    n_val = int(len(x) * config.validation_share)
+    val, train = order[:n_val], order[n_val:]
+    net = init_uniform_(se_network(task, config.se), generator)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    for _ in range(config.epochs):
+        for batch in torch.randperm(len(train), generator=generator).split(config.batch_size):
+            idx = train[batch]
+            loss = torch.nn.functional.mse_loss(net(x[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    with torch.no_grad():
+        losses = {"train_mse": float(torch.nn.functional.mse_loss(net(x[train]), y[train]))}
+        if n_val:
+            losses["validation_mse"] = float(torch.nn.functional.mse_loss(net(x[val]), y[val]))
+    return net, losses
+
+
+def fit_models(config: ModelFitConfig, out: Path, count: int, seed_start: int = 0,
+               progress: bool = True) -> list[Path]:
+    """`count` models with seeds seed_start, ... into out/se_<seed>/; finished ones are skipped."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    folders = []
+    for seed in tqdm(range(seed_start, seed_start + count), disable=not progress, unit="model", desc="fit models"):
+        folder = se_folder(out, seed)
+        folders.append(folder)
+        if (folder / io.SE_META).exists():
+            continue
+        start = time.perf_counter()
+        run = dataclasses.replace(config, seed=seed)
+        data = collect_transitions(run)
+        net, losses = fit_model(run, data)
+        folder.mkdir(exist_ok=True)
+        io.save_se(folder, net.state_dict(), {
+            "kind": "supervised_model", "task": run.task, "architecture": dataclasses.asdict(run.se),
+            "seed": seed, "transitions": int(len(data)), **losses, "fit": dataclasses.asdict(run),
+            "wall_time_s": time.perf_counter() - start, "real_env_steps": int(len(data)),
+            "versions": io.package_versions()})
+    return folders

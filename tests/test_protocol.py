@@ -1,0 +1,129 @@
+"""The transfer protocol end to end on a tiny budget: SE sets, cells, resume, tables and figures."""
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from analysis.transfer import analyze_protocol, summarize
+from benchmark import io
+from benchmark.agents.ddqn import DDQNConfig
+from benchmark.cli import main
+from benchmark.errors import ConfigError
+from benchmark.nes.strategy import NESConfig
+from benchmark.nes.trainer import RunConfig
+from benchmark.protocol import AGENTS_TABLE, CELLS, REAL, ProtocolConfig, cell_specs, make_settings, run_protocol
+from benchmark.se_sets import find_ses, train_ses
+
+TINY_RUN = RunConfig(iterations=2, nes=NESConfig(population=2), test_episodes=2, vary_hp=True,
+                     agent=DDQNConfig(max_episodes=3, batch_size=16))
+TINY = ProtocolConfig(agents=("ddqn", "dueling_ddqn"), num_envs=2, agents_per_env=2, episodes=2, max_episodes=4)
+
+
+@pytest.fixture(scope="module")
+def se_set(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ses") / "varied"
+    train_ses(TINY_RUN, out, count=2, workers=1, progress=False)
+    return out
+
+
+def _run(out, se_set, config=TINY, **kw):
+    settings = make_settings(config, [se_set])
+    return run_protocol(config, settings, out, workers=1, progress=False, **kw)
+
+
+def test_train_ses_learns_distinct_seeds_and_skips_finished(se_set):
+    ses = find_ses(se_set)
+    assert [p.name for p in ses] == ["se_000", "se_001"]
+    metas = [json.loads((p / io.SE_META).read_text()) for p in ses]
+    assert [m["seed"] for m in metas] == [0, 1] and all(m["vary_hp"] for m in metas)
+    before = [(p / io.SE_WEIGHTS).stat().st_mtime_ns for p in ses]
+    train_ses(TINY_RUN, se_set, count=2, workers=1, progress=False)  # nothing to do
+    assert [(p / io.SE_WEIGHTS).stat().st_mtime_ns for p in ses] == before
+
+
+def test_tiny_protocol_writes_every_column_table_and_figure(tmp_path, se_set):
+    frame = _run(tmp_path / "p", se_set)
+    assert len(frame) == 2 * 2 * 2 * 2  # settings x envs x agent kinds x agents per env
+    for column in ("setting", "se_id", "agent", "hyperparameters", "train_steps", "train_episodes", "wall_s",
+                   "test_returns", "test_mean", "solved"):
+        assert column in frame.columns
+    assert set(frame.setting) == {REAL, "se_varied_hp"}
+    assert all(len(json.loads(r)) == 2 for r in frame.test_returns)
+    assert (frame.train_steps > 0).all() and (frame.train_episodes <= 4).all()
+    se_rows = frame[frame.setting == "se_varied_hp"]
+    assert set(se_rows.se_id) == {"se_000", "se_001"}
+    # paired design: the same hyperparameters and seeds on the real task and on the SEs
+    key = ["env_index", "agent", "agent_index"]
+    merged = frame[frame.setting == REAL].merge(se_rows, on=key)
+    assert (merged.hyperparameters_x == merged.hyperparameters_y).all() and (merged.seed_x == merged.seed_y).all()
+    assert len(set(frame[frame.setting == REAL].hyperparameters)) > 1  # sampled, not the defaults
+
+    paths = analyze_protocol(tmp_path / "p")
+    names = {p.name for p in paths}
+    for stem in ("test_return_density", "train_steps_episodes", "nes_curves", "success_rate",
+                 "transitions_se_varied_hp"):
+        assert {f"{stem}.png", f"{stem}.pdf"} <= names
+    assert {"summary.md", "summary.tex", "summary.csv"} <= names
+    summary = pd.read_csv(tmp_path / "p" / "summary.csv")
+    assert len(summary) == 4
+    assert summary[summary.setting == REAL].steps_change_vs_real_pct.abs().max() == 0
+    assert "se_varied_hp" in (tmp_path / "p" / "summary.md").read_text()
+
+
+def test_interrupted_run_resumes_to_the_same_table(tmp_path, se_set):
+    full = _run(tmp_path / "full", se_set)
+    partial = tmp_path / "partial"
+    shutil.copytree(tmp_path / "full", partial)
+    cells = sorted((partial / CELLS).glob("*.json"))
+    for path in cells[::2]:  # as if the run had been killed before these cells finished
+        path.unlink()
+    (partial / AGENTS_TABLE).unlink()
+    resumed = _run(partial, se_set, resume=True)
+    columns = [c for c in full.columns if c != "wall_s"]
+    pd.testing.assert_frame_equal(full[columns], resumed[columns])
+    with pytest.raises(ConfigError, match="another configuration"):
+        _run(partial, se_set, config=ProtocolConfig(**{**TINY.to_dict(), "episodes": 3, "agents": TINY.agents}),
+             resume=True)
+    with pytest.raises(ConfigError, match="already holds a run"):
+        _run(partial, se_set)
+
+
+def test_analysis_needs_only_the_output_folder(tmp_path, se_set):
+    copy = tmp_path / "ses"
+    shutil.copytree(se_set, copy)
+    _run(tmp_path / "p", copy)
+    shutil.rmtree(copy)  # the SE set is gone; the run folder holds what analysis needs
+    shutil.rmtree(tmp_path / "p" / CELLS)
+    assert main(["analyze", str(tmp_path / "p"), "--out", str(tmp_path / "figs")]) == 0
+    assert (tmp_path / "figs" / "summary.md").exists() and (tmp_path / "figs" / "transitions_se_varied_hp.png").exists()
+
+
+def test_bad_requests_get_clear_errors(tmp_path, se_set):
+    with pytest.raises(ConfigError, match="num_envs=5 needs 5 SEs"):
+        make_settings(ProtocolConfig(num_envs=5, agents=("ddqn",)), [se_set])
+    with pytest.raises(ConfigError, match="agent='ppo2'"):
+        ProtocolConfig(agents=("ppo2",))
+    with pytest.raises(ConfigError, match="agents_per_env"):
+        ProtocolConfig(agents_per_env=0)
+    with pytest.raises(ConfigError, match="learned for task"):
+        make_settings(ProtocolConfig(task="Acrobot-v1", num_envs=1, agents=("ddqn",)), [se_set])
+    assert main(["transfer", "--agents", "ddqn", "--num-envs", "9", "--ses", str(se_set),
+                 "--out", str(tmp_path / "x")]) == 2
+
+
+def test_summary_change_in_steps_against_real():
+    rows = [{"agent": "ddqn", "setting": s, "train_steps": steps, "train_episodes": 10, "test_mean": ret,
+             "test_returns": json.dumps([ret, ret])}
+            for s, steps, ret in ((REAL, 1000, 200.0), (REAL, 3000, 100.0), ("se", 500, 200.0), ("se", 500, 190.0))]
+    table = summarize(pd.DataFrame(rows), solved=195).set_index("setting")
+    assert table.loc["se", "steps_change_vs_real_pct"] == pytest.approx(-75.0)
+    assert table.loc[REAL, "solved_share"] == 0.5 and table.loc["se", "solved_share"] == 0.5
+    assert table.loc[REAL, "test_return_mean"] == pytest.approx(150.0)
+
+
+def test_cell_specs_are_seeded_and_sampled():
+    a, b = cell_specs(TINY, "ddqn", 0), cell_specs(TINY, "ddqn", 0)
+    assert a == b
+    assert cell_specs(TINY, "ddqn", 1) != a
+    assert all(s.config.dueling for s in cell_specs(TINY, "dueling_ddqn", 0))
