@@ -466,7 +466,7 @@ def test_dask_executor_on_a_local_cluster_trains_the_same_se(tmp_path):
     from benchmark.agents.ddqn import DDQNConfig
     from benchmark.nes.strategy import NESConfig
     from benchmark.nes.trainer import RunConfig, train_se
-    from benchmark.parallel import DaskExecutor, make_executor
+    from benchmark.parallel import DaskExecutor, make_executor, shutdown_now
 
     run = RunConfig(iterations=1, seed=3, nes=NESConfig(population=1), test_episodes=1,
                     agent=DDQNConfig(max_episodes=2, batch_size=16))
@@ -479,6 +479,11 @@ def test_dask_executor_on_a_local_cluster_trains_the_same_se(tmp_path):
             on_dask = train_se(run, tmp_path / "dask", workers=2, progress=False, executor=executor)
         finally:
             executor.shutdown()
+        stopped = make_executor(2, scheduler=cluster.scheduler_address)
+        stopped.submit(time.sleep, 1.0)
+        start = time.monotonic()
+        shutdown_now(stopped)  # the Ctrl-C path of the trainers: cancel, do not wait for the job
+        assert time.monotonic() - start < 0.9 and stopped.client.status == "closed"
     serial = train_se(run, tmp_path / "serial", workers=1, progress=False)
     np.testing.assert_array_equal(on_dask.centre, serial.centre)
     assert on_dask.history[0]["member_scores"] == serial.history[0]["member_scores"]

@@ -202,8 +202,12 @@ def _cmd_spaces_list(args) -> int:
     from search_spaces import _MODULES, names
 
     for name in names():
-        doc = (importlib.import_module(_MODULES[name]).__doc__ or "").strip().splitlines()
-        print(f"{name:<16} {doc[0] if doc else ''}")
+        try:
+            doc = (importlib.import_module(_MODULES[name]).__doc__ or "").strip().split("\n\n")[0]
+        except ImportError as err:  # one broken module does not hide the others
+            doc = f"(cannot be imported: {err})"
+        first = " ".join(doc.split()).split(". ")[0].rstrip(".")
+        print(f"{name:<20} {first}")
     return 0
 
 

@@ -245,10 +245,11 @@ def _make_sweep_bohb():
         def __init__(self, configspace, *, min_budget, max_budget, eta, first_iteration: int = 0,
                      worker_wait: float | None = None, start_grace: float | None = 120.0,
                      time_limit: float | None = None, **kwargs):
-            check_space(configspace)
+            check_space(configspace)  # refuse bad input before hpbandster starts its (non-daemon) threads
+            plain_budgets = budgets(min_budget, max_budget, eta)
             kwargs.setdefault("logger", hp_logger("master"))
             super().__init__(configspace=configspace, eta=eta, min_budget=min_budget, max_budget=max_budget, **kwargs)
-            self.budgets = budgets(min_budget, max_budget, eta)
+            self.budgets = plain_budgets
             self.max_SH_iter = len(self.budgets)
             self.config.update(budgets=list(self.budgets), max_SH_iter=self.max_SH_iter, min_budget=float(min_budget),
                                max_budget=float(max_budget), eta=float(eta))
