@@ -375,6 +375,25 @@ def test_submitted_budgets_and_configs_are_plain(tmp_path):
     assert all(type(i) is int for i in job_id)
 
 
+def test_handing_a_job_to_a_dead_worker_does_not_kill_the_dispatcher():
+    import socket
+
+    import hpbandster.core.dispatcher as dispatcher
+    import Pyro4
+    import Pyro4.errors
+
+    compat.sweep_bohb_class()  # installs the guard
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        uri = f"PYRO:w@127.0.0.1:{s.getsockname()[1]}"  # nobody listens there once the socket is closed
+    job = dict(config={}, budget=1.0, working_directory=".")
+    with pytest.raises(Pyro4.errors.CommunicationError):  # what would end hpbandster's job-runner thread
+        Pyro4.Proxy(uri).start_computation(None, (0, 0, 0), **job)
+    worker = dispatcher.Worker("w", uri)
+    assert worker.proxy.start_computation(None, (0, 0, 0), **job) is None  # logged, not raised
+    assert not worker.is_alive()  # so the next ping records the job as lost
+
+
 def test_budgets_are_robust_to_float_error():
     assert compat.budgets(1, 27, 3) == [1.0, 3.0, 9.0, 27.0]
     assert compat.budgets(5, 45, 3) == [5.0, 15.0, 45.0]

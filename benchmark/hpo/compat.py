@@ -34,6 +34,9 @@ What goes wrong without them, and the fix here:
    anything else is logged by its repr.
 10. hpbandster has no wall-clock budget: `SweepBOHB(time_limit=S)` submits no new job after S seconds and
     returns once the running jobs are logged.
+11. The dispatcher's job-runner thread dies if handing a job to a worker fails (a worker killed while idle):
+    no job is ever dispatched again and the master waits forever. `guard_dispatcher()` makes that call log the
+    failure instead; the job stays assigned to the dead worker, whose job the next ping records as lost.
 """
 from __future__ import annotations
 
@@ -216,10 +219,47 @@ class _DoneIteration:
     data: dict = {}
 
 
+class _GuardedProxy:
+    """A dispatcher's proxy to a worker whose start_computation never raises into the job-runner thread."""
+
+    def __init__(self, proxy, name: str):
+        self._proxy, self._name = proxy, name
+
+    def __getattr__(self, attr):
+        return getattr(self._proxy, attr)
+
+    def start_computation(self, *args, **kwargs):
+        import Pyro4.errors
+
+        try:
+            return self._proxy.start_computation(*args, **kwargs)
+        except Pyro4.errors.PyroError as err:
+            logger("dispatcher").warning("could not hand a job to worker %s (%s); the next ping records it as lost",
+                                         self._name, err)
+
+
+def guard_dispatcher() -> None:
+    """Make hpbandster's dispatcher wrap each worker's proxy in _GuardedProxy (idempotent)."""
+    import hpbandster.core.dispatcher as dispatcher
+
+    if getattr(dispatcher.Worker, "_sebench_guarded", False):
+        return
+
+    class GuardedWorker(dispatcher.Worker):
+        _sebench_guarded = True
+
+        def __init__(self, name, uri):
+            super().__init__(name, uri)
+            self.proxy = _GuardedProxy(self.proxy, name)
+
+    dispatcher.Worker = GuardedWorker
+
+
 def sweep_bohb_class():
     """SweepBOHB, defined lazily so importing this module does not import hpbandster's optimiser stack."""
     global _SweepBOHB
     if _SweepBOHB is None:
+        guard_dispatcher()
         _SweepBOHB = _make_sweep_bohb()
     return _SweepBOHB
 
