@@ -151,6 +151,42 @@ def _cmd_train_se(args) -> int:
     return 0
 
 
+def _add_headline(sub) -> None:
+    p = sub.add_parser("headline", help="the main job: learn SEs (or take the zoo's), run a reduced transfer "
+                                        "protocol against the real baseline, print the table, write figures")
+    p.add_argument("--task", default="CartPole-v0")
+    p.add_argument("--zoo", action="store_true", help="take the SE set from results/zoo instead of learning it")
+    p.add_argument("--num-envs", type=int, default=1, help="SEs (and real-task instances) in the protocol")
+    p.add_argument("--agents", default="ddqn,dueling_ddqn")
+    p.add_argument("--agents-per-env", type=int, default=10)
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--max-episodes", type=int, default=1000, help="training episode limit per agent")
+    p.add_argument("--iterations", type=int, default=100, help="NES iteration limit of each learned SE")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--out", type=Path, default=Path("results/headline"))
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_headline)
+
+
+def _cmd_headline(args) -> int:
+    from analysis.transfer import analyze_protocol
+    from benchmark.headline import run_headline
+    from benchmark.nes.trainer import RunConfig
+    from benchmark.protocol import ProtocolConfig
+
+    protocol = ProtocolConfig(task=args.task, agents=tuple(a for a in args.agents.split(",") if a),
+                              num_envs=args.num_envs, agents_per_env=args.agents_per_env, episodes=args.episodes,
+                              max_episodes=args.max_episodes, seed=args.seed)
+    se_run = RunConfig(task=args.task, iterations=args.iterations, vary_hp=True)
+    transfer = run_headline(args.out, protocol, from_zoo=args.zoo, se_run=se_run, workers=args.workers,
+                            progress=not args.quiet)
+    paths = analyze_protocol(transfer)
+    print((transfer / "summary.md").read_text())
+    print(f"tables and figures: {', '.join(p.name for p in paths if p.suffix != '.pdf')} in {transfer}")
+    return 0
+
+
 def _add_analyze(sub) -> None:
     p = sub.add_parser("analyze", help="tables and figures of train-se runs, transfer runs or sweeps")
     p.add_argument("runs", type=Path, nargs="+", help="train-se folders, a transfer --out folder or a sweep folder")
@@ -188,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_ses(sub)
     _add_fit_models(sub)
     _add_transfer(sub)
+    _add_headline(sub)
     _add_analyze(sub)
     from benchmark.hpo.cli import add_parsers as add_hpo_parsers
     add_hpo_parsers(sub)

@@ -44,12 +44,14 @@ class AgentOutcome:
 
 def train_and_test(task_name: str, specs: list[AgentSpec], se_config: SEConfig | None,
                    se_params: np.ndarray | None, test_episodes: int, engine: str, executor,
-                   workers: int) -> list[AgentOutcome]:
+                   workers: int, test_on_real: bool = True) -> list[AgentOutcome]:
     """Agent i trains on SE row i of se_params (or on the real task when se_params is None), then tests
-    on the real task for test_episodes; results come back in the order of specs."""
+    for test_episodes on the real task (test_on_real=False: on the environment it trained on); results come
+    back in the order of specs."""
     check_choice("engine", engine, ENGINES)
     futures = [(chunk, submit_chunk(executor, engine, task_name, [specs[i] for i in chunk], se_config,
-                                    None if se_params is None else np.asarray(se_params)[chunk], test_episodes))
+                                    None if se_params is None else np.asarray(se_params)[chunk], test_episodes,
+                                    test_on_real))
                for chunk in plan_chunks(specs, engine, workers)]
     outcomes: list[AgentOutcome | None] = [None] * len(specs)
     for chunk, future in futures:
@@ -71,13 +73,13 @@ def plan_chunks(specs: list[AgentSpec], engine: str, workers: int) -> list[list[
 
 
 def submit_chunk(executor, engine: str, task_name: str, specs: list[AgentSpec], se_config: SEConfig | None,
-                 se_params: np.ndarray | None, test_episodes: int):
+                 se_params: np.ndarray | None, test_episodes: int, test_on_real: bool = True):
     """One job: train and test `specs` (on SE rows se_params, or on the real task); a future of outcomes."""
-    return executor.submit(_run_chunk, engine, task_name, specs, se_config, se_params, test_episodes)
+    return executor.submit(_run_chunk, engine, task_name, specs, se_config, se_params, test_episodes, test_on_real)
 
 
 def _run_chunk(engine: str, task_name: str, specs: list[AgentSpec], se_config: SEConfig | None,
-               se_params: np.ndarray | None, test_episodes: int) -> list[AgentOutcome]:
+               se_params: np.ndarray | None, test_episodes: int, test_on_real: bool = True) -> list[AgentOutcome]:
     torch.set_num_threads(1)
     task = get_task(task_name)
     solved = task.solved if se_params is None else None
@@ -88,7 +90,7 @@ def _run_chunk(engine: str, task_name: str, specs: list[AgentSpec], se_config: S
             kinds[(spec.config.activation, spec.config.dueling)].append(i)
         else:
             outcomes[i] = _run_scalar(task, spec, se_config, None if se_params is None else se_params[i], solved,
-                                      test_episodes)
+                                      test_episodes, test_on_real)
     for members in (g for kind in kinds.values() for g in partition_by_cost([specs[i] for i in kind], kind)):
         start = time.perf_counter()
         group_specs = [specs[i] for i in members]
@@ -97,7 +99,11 @@ def _run_chunk(engine: str, task_name: str, specs: list[AgentSpec], se_config: S
         else:
             env = BatchedSE(task, se_config, torch.as_tensor(se_params[members], dtype=torch.float32))
         results, q = train_batched(task, env, group_specs, solved)
-        returns, lengths = evaluate_batched(task, q, [s.seed for s in group_specs], test_episodes)
+        test_env = None
+        if se_params is not None and not test_on_real:
+            rows = np.repeat(se_params[members], test_episodes, axis=0)
+            test_env = BatchedSE(task, se_config, torch.as_tensor(rows, dtype=torch.float32))
+        returns, lengths = evaluate_batched(task, q, [s.seed for s in group_specs], test_episodes, test_env)
         wall = (time.perf_counter() - start) / len(members)
         for j, i in enumerate(members):
             outcomes[i] = AgentOutcome(results[j], returns[j].tolist(), int(lengths[j].sum()), wall)
@@ -139,10 +145,11 @@ def partition_by_cost(specs: list[AgentSpec], index: list[int]) -> list[list[int
     return groups[::-1]
 
 
-def _run_scalar(task, spec: AgentSpec, se_config, params, solved, test_episodes) -> AgentOutcome:
+def _run_scalar(task, spec: AgentSpec, se_config, params, solved, test_episodes, test_on_real=True) -> AgentOutcome:
     start = time.perf_counter()
     agent = make_agent(task.obs_dim, task.n_actions, spec.config, spec.seed)
     train_env = task.make() if params is None else SyntheticEnv(task, torch.as_tensor(params), se_config)
     result = agent.train(train_env, solved=solved, max_steps=task.max_steps)
-    returns, lengths = agent.evaluate_episodes(task.make(), test_episodes)
+    test_env = task.make() if params is None or test_on_real else SyntheticEnv(task, torch.as_tensor(params), se_config)
+    returns, lengths = agent.evaluate_episodes(test_env, test_episodes)
     return AgentOutcome(result, returns.tolist(), int(lengths.sum()), time.perf_counter() - start)

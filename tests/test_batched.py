@@ -105,3 +105,20 @@ def test_batched_agents_learn_cartpole():
     returns, _ = evaluate_batched(TASK, q, [s.seed for s in specs], 10)
     solved = [np.mean(r.returns[-10:]) >= 195.0 for r in results]
     assert sum(solved) >= 3 and (returns.mean(1) >= 150.0).sum() >= 3
+
+
+def test_testing_on_the_training_se_matches_the_scalar_path():
+    """test_on_real=False: agents are tested on the SE they trained on, batched and scalar alike."""
+    from benchmark.engine import train_and_test
+    from benchmark.envs.synthetic import SEConfig, initial_se_parameters
+    from benchmark.envs.tasks import get_task
+    from benchmark.parallel import SerialExecutor
+
+    task = get_task("CartPole-v0")
+    params = initial_se_parameters(task, SEConfig(), 5).double().numpy()[None].repeat(2, 0)
+    specs = [AgentSpec(DDQNConfig(max_episodes=3, batch_size=16), s) for s in (1, 2)]
+    runs = {engine: train_and_test("CartPole-v0", specs, SEConfig(), params, 3, engine, SerialExecutor(), 1,
+                                   test_on_real=False) for engine in ("batched", "scalar")}
+    for b, s in zip(runs["batched"], runs["scalar"]):
+        np.testing.assert_allclose(b.test_returns, s.test_returns, rtol=1e-4)
+        assert b.test_steps == s.test_steps

@@ -127,3 +127,11 @@ def test_cell_specs_are_seeded_and_sampled():
     assert a == b
     assert cell_specs(TINY, "ddqn", 1) != a
     assert all(s.config.dueling for s in cell_specs(TINY, "dueling_ddqn", 0))
+
+
+def test_headline_on_the_zoo_prints_the_summary(tmp_path, capsys):
+    assert main(["headline", "--zoo", "--agents", "ddqn", "--agents-per-env", "2", "--episodes", "2",
+                 "--max-episodes", "3", "--workers", "1", "--quiet", "--out", str(tmp_path / "h")]) == 0
+    printed = capsys.readouterr().out
+    assert "| ddqn | real |" in printed and "| ddqn | se_varied_hp |" in printed
+    assert (tmp_path / "h" / "transfer" / "test_return_density.png").exists()

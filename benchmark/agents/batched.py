@@ -352,10 +352,12 @@ def train_batched(task: Task, env: BatchedEnv, specs: list[AgentSpec],
 
 
 @torch.no_grad()
-def evaluate_batched(task: Task, q: BatchedQ, seeds: list[int], episodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy test returns and lengths [M, episodes] of every member on the real task, all at once."""
+def evaluate_batched(task: Task, q: BatchedQ, seeds: list[int], episodes: int,
+                     env: BatchedEnv | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy test returns and lengths [M, episodes] of every member, all at once: on the real task, or on
+    `env` (M * episodes copies, member-major: copy i * episodes + e is member i's episode e)."""
     m = q.m
-    env = BatchedTask(task, m * episodes)
+    env = BatchedTask(task, m * episodes) if env is None else env
     keys = [rng.member_key(s) for s in seeds]
     env.reset(np.arange(m * episodes),
               [rng.seed_value(k, rng.Stream.TEST_RESET, e) for k in keys for e in range(episodes)])
