@@ -14,6 +14,8 @@ _MODULES = {
     "dueling_ddqn": "search_spaces.dueling_ddqn",
     "se_cartpole": "search_spaces.se_cartpole",
     "se_acrobot": "search_spaces.se_acrobot",
+    "q_learning_varied": "search_spaces.q_learning_varied",
+    "sarsa_varied": "search_spaces.sarsa_varied",
 }
 """Space name -> module defining `build(seed: int | None) -> ConfigurationSpace`."""
 
