@@ -187,6 +187,38 @@ def _cmd_headline(args) -> int:
     return 0
 
 
+def _add_proxy_study(sub) -> None:
+    p = sub.add_parser("proxy-study", help="rank agreement of agent configurations scored on SEs vs on the real task")
+    p.add_argument("--task", default="CartPole-v0")
+    p.add_argument("--agent", default="ddqn")
+    p.add_argument("--configs", type=int, default=30, help="sampled agent configurations K")
+    p.add_argument("--ses", type=Path, required=True, help="SE set folder (train-ses output or a zoo set)")
+    p.add_argument("--agents", type=int, default=3, help="agents per configuration and environment")
+    p.add_argument("--max-episodes", type=int, default=1000)
+    p.add_argument("--test-episodes", type=int, default=10)
+    p.add_argument("--bootstrap", type=int, default=1000, help="resamples for the correlation intervals")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_proxy_study)
+
+
+def _cmd_proxy_study(args) -> int:
+    from analysis.proxy import analyze_proxy_study
+    from benchmark.proxy_study import ProxyStudyConfig, run_proxy_study
+
+    config = ProxyStudyConfig(task=args.task, agent=args.agent, configs=args.configs, agents=args.agents,
+                              max_episodes=args.max_episodes, test_episodes=args.test_episodes,
+                              bootstrap=args.bootstrap, seed=args.seed)
+    run_proxy_study(config, args.ses, args.out, workers=args.workers, resume=args.resume, progress=not args.quiet)
+    paths = analyze_proxy_study(args.out)
+    print((args.out / "proxy_summary.md").read_text())
+    print(f"table and figure: {', '.join(p.name for p in paths if p.suffix != '.pdf')} in {args.out}")
+    return 0
+
+
 def _add_analyze(sub) -> None:
     p = sub.add_parser("analyze", help="tables and figures of train-se runs, transfer runs or sweeps")
     p.add_argument("runs", type=Path, nargs="+", help="train-se folders, a transfer --out folder or a sweep folder")
@@ -195,7 +227,7 @@ def _add_analyze(sub) -> None:
 
 
 def _cmd_analyze(args) -> int:
-    from analysis import sweep, transfer
+    from analysis import proxy, sweep, transfer
     from analysis.nes_curves import plot_runs
     from benchmark import io
 
@@ -204,6 +236,8 @@ def _cmd_analyze(args) -> int:
     for run in args.runs:
         if transfer.is_protocol_run(run):
             paths += transfer.analyze_protocol(run, args.out)
+        elif proxy.is_proxy_study(run):
+            paths += proxy.analyze_proxy_study(run, args.out)
         elif sweep.is_sweep(run):
             paths += sweep.analyze_sweep(run, args.out or run)
         elif (run / io.HISTORY).exists():
@@ -225,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit_models(sub)
     _add_transfer(sub)
     _add_headline(sub)
+    _add_proxy_study(sub)
     _add_analyze(sub)
     from benchmark.hpo.cli import add_parsers as add_hpo_parsers
     add_hpo_parsers(sub)

@@ -1,0 +1,143 @@
+"""Fidelity study: can agents be tuned on SEs instead of the real task, and what does it cost in quality?
+
+K sampled agent configurations are each scored three ways (all with the same agent seeds):
+  proxy      trained on the SEs, tested on the SEs (no real-environment step),
+  proxy_real trained on the SEs, tested on the real task,
+  real       trained and tested on the real task.
+Reported: Spearman and Kendall rank correlations of each proxy with `real` (bootstrap 95% intervals over
+configurations), the cost ratio (real seconds / proxy seconds), and the regret: the best real score minus the real
+score of the configuration the proxy ranks first. Each configuration's scores are written as soon as they are
+known (OUT/configs/), so a killed study resumes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from concurrent.futures import as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from tqdm.auto import tqdm
+
+from benchmark import io
+from benchmark.errors import ConfigError, check_range
+from benchmark.objective import AgentBenchmark
+from benchmark.parallel import default_workers, make_executor, shutdown_now
+from benchmark.se_sets import find_ses
+from search_spaces.tools import plain
+
+STUDY_META = "study.json"
+PROXIES = ("proxy", "proxy_real")
+
+
+@dataclass(frozen=True)
+class ProxyStudyConfig:
+    task: str = "CartPole-v0"
+    agent: str = "ddqn"
+    configs: int = 30
+    """Sampled agent configurations K."""
+    agents: int = 3
+    """Agents per configuration and environment (on SEs: agent i trains on SE i modulo the set size)."""
+    max_episodes: int = 1000
+    """Training-episode budget of each agent."""
+    test_episodes: int = 10
+    seed: int = 0
+    bootstrap: int = 1000
+    """Bootstrap resamples of the configurations for the correlation intervals."""
+
+    def __post_init__(self):
+        check_range("configs", self.configs, 2, 100_000, integer=True)
+        check_range("agents", self.agents, 1, 40, integer=True)
+        check_range("max_episodes", self.max_episodes, 10, 1000, integer=True)
+        check_range("test_episodes", self.test_episodes, 1, 10_000, integer=True)
+        check_range("bootstrap", self.bootstrap, 0, 10**6, integer=True)
+
+
+def _score_config(config: ProxyStudyConfig, ses: list[str], index: int, values: dict) -> dict:
+    bench = AgentBenchmark(config.task, config.agent, ses, config.test_episodes)
+    fid = {"agents": config.agents, "max_episodes": config.max_episodes}
+    runs = {"proxy": bench.objective_function(values, {**fid, "environment": "se"}, seed=config.seed + index),
+            "proxy_real": bench.objective_function_test(values, {**fid, "environment": "se"}, seed=config.seed + index),
+            "real": bench.objective_function(values, {**fid, "environment": "real"}, seed=config.seed + index)}
+    row = {"config_index": index, "configuration": values}
+    for name, r in runs.items():
+        row.update({f"{name}_score": -r["function_value"], f"{name}_cost_s": r["cost"],
+                    f"{name}_train_steps": r["info"]["train_steps"],
+                    f"{name}_real_env_steps": r["info"]["real_env_steps"]})
+    return row
+
+
+def run_proxy_study(config: ProxyStudyConfig, ses: Path, out: Path, *, workers: int | None = None,
+                    resume: bool = False, progress: bool = True) -> pd.DataFrame:
+    out = io.prepare_out_dir(out, resume, STUDY_META)
+    ses_list = [str(p) for p in find_ses(ses)]
+    meta = {"config": dataclasses.asdict(config), "ses": ses_list}
+    if resume and (out / STUDY_META).exists():
+        stored = io.read_json(out / STUDY_META)
+        if stored["config"] != meta["config"]:
+            raise ConfigError(f"--resume: the study in {out} was started with {stored['config']}")
+    io.write_json(out / STUDY_META, {**meta, "versions": io.package_versions()})
+    (out / "configs").mkdir(exist_ok=True)
+    space = AgentBenchmark(config.task, config.agent).get_configuration_space(seed=config.seed)
+    samples = [{k: plain(v) for k, v in dict(c).items()} for c in space.sample_configuration(config.configs)]
+    todo = [i for i in range(config.configs) if not (out / "configs" / f"config_{i:03d}.json").exists()]
+    workers = default_workers() if workers is None else workers
+    executor = make_executor(workers)
+    bar = tqdm(total=config.configs, initial=config.configs - len(todo), disable=not progress, unit="config",
+               desc="proxy study")
+    try:
+        futures = {executor.submit(_score_config, config, ses_list, i, samples[i]): i for i in todo}
+        for future in as_completed(futures):
+            row = future.result()
+            io.write_json(out / "configs" / f"config_{futures[future]:03d}.json", row)
+            bar.update(1)
+    except BaseException:
+        shutdown_now(executor)
+        raise
+    else:
+        executor.shutdown()
+    finally:
+        bar.close()
+    rows = [io.read_json(p) for p in sorted((out / "configs").glob("config_*.json"))]
+    frame = pd.DataFrame(rows)
+    io.write_csv(out / "scores.csv", frame.assign(configuration=frame.configuration.map(lambda c: json.dumps(c, sort_keys=True))))
+    return frame
+
+
+def _bootstrap(x: np.ndarray, y: np.ndarray, fn, resamples: int, seed: int) -> tuple[float, float]:
+    if resamples == 0:
+        return float("nan"), float("nan")
+    gen = np.random.default_rng(seed)
+    values = []
+    with warnings.catch_warnings():  # a resample can be constant: its correlation is undefined (NaN, dropped)
+        warnings.simplefilter("ignore")
+        for _ in range(resamples):
+            idx = gen.integers(0, len(x), len(x))
+            values.append(fn(x[idx], y[idx])[0])
+    values = np.array(values, dtype=float)
+    values = values[np.isfinite(values)]
+    return (float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))) if len(values) else (np.nan, np.nan)
+
+
+def study_summary(frame: pd.DataFrame, config: ProxyStudyConfig) -> pd.DataFrame:
+    """One row per proxy: correlations with the real scores (+ bootstrap intervals), cost ratio, regret."""
+    real = frame.real_score.to_numpy(float)
+    rows = []
+    for proxy in PROXIES:
+        score = frame[f"{proxy}_score"].to_numpy(float)
+        row = {"proxy": proxy}
+        for name, fn in (("spearman", stats.spearmanr), ("kendall", stats.kendalltau)):
+            row[name] = float(fn(score, real)[0])
+            row[f"{name}_low"], row[f"{name}_high"] = _bootstrap(score, real, fn, config.bootstrap, config.seed)
+        row["cost_ratio"] = float(frame.real_cost_s.sum() / frame[f"{proxy}_cost_s"].sum())
+        row["real_env_steps_ratio"] = float(frame.real_real_env_steps.sum() /
+                                            max(1, frame[f"{proxy}_real_env_steps"].sum()))
+        chosen = int(np.argmax(score))
+        row["chosen_config"] = int(frame.config_index.iloc[chosen])
+        row["regret"] = float(real.max() - real[chosen])
+        rows.append(row)
+    return pd.DataFrame(rows)
