@@ -201,3 +201,37 @@ def test_load_rn_refuses_other_files(tmp_path):
     save_rn(tmp_path / "rn", env)
     with pytest.raises(ConfigError, match="CliffWalking-v1"):
         load_rn(tmp_path / "rn", env=make_env("CartPole-v0"))
+
+
+def test_icm_adds_a_shrinking_curiosity_bonus_to_the_real_reward():
+    from benchmark.agents.icm import ICMConfig, ICMEnv
+
+    def run(seed):
+        env = ICMEnv(make_env(CLIFF_WALKING), ICMConfig(eta=1.0), seed=seed)
+        out = []
+        for _ in range(30):  # the same transition again and again: the forward model learns it
+            env.reset(seed=0)
+            _, reward, _, _, info = env.step(0)
+            assert info["real_reward"] == -1.0 and reward == pytest.approx(-1.0 + info["intrinsic_reward"])
+            out.append(info["intrinsic_reward"])
+        return out
+
+    bonus = run(0)
+    assert all(b >= 0 for b in bonus) and bonus[-1] < 0.5 * bonus[0]
+    assert run(0) == bonus and run(1) != bonus  # seeded
+    # continuous actions (squared-error inverse model) and observations
+    env = ICMEnv(make_env("MountainCarContinuous-v0"), ICMConfig(), seed=0)
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(np.array([0.5], np.float32))
+    assert info["intrinsic_reward"] > 0 and reward == pytest.approx(info["real_reward"] + info["intrinsic_reward"])
+    with pytest.raises(ConfigError, match="icm.beta"):
+        ICMConfig(beta=2.0)
+
+
+def test_tabular_agent_on_icm_records_real_returns():
+    from benchmark.agents.icm import ICMConfig, ICMEnv
+    from benchmark.agents.tabular import QLearning, QLearningConfig
+
+    result = QLearning(48, 4, QLearningConfig(max_episodes=2), seed=0).train(
+        ICMEnv(make_env(CLIFF_WALKING), ICMConfig(), seed=0))
+    assert all(r == round(r) and r <= -n for r, n in zip(result.returns, result.lengths))
