@@ -13,7 +13,9 @@ GAMMA = 0.9
 
 
 def _tiny_params(mode: RewardMode) -> torch.Tensor:
-    """One relu hidden unit: h = relu(s / 100 + info . [1, 2, 3] + 0.5), out = 2 h - 1 (weighted_info: w = [1, 2, 3])."""
+    """One relu hidden unit: h = relu(s / 100 + info . [1, 2, 3] + 0.5), out = 2 h - 1.
+
+    weighted_info: w = [1, 2, 3]."""
     config = RNConfig(mode=mode, hidden_size=1, hidden_layers=1, activation="relu")
     net = rn_network(48, config, 3 if mode.uses_info else 0)
     with torch.no_grad():
