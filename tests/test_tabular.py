@@ -17,6 +17,10 @@ def test_cliff_walking_task_limits():
     env = make_env(CLIFF_WALKING)
     assert env.spec.max_episode_steps == 100 and task_limits(CLIFF_WALKING) == (100, -20.0)
     assert (env.observation_space.n, env.action_space.n) == (48, 4)
+    assert task_limits("MountainCarContinuous-v0") == (999, 90.0) and task_limits("CartPole-v0") == (200, 195.0)
+    assert make_env("MountainCarContinuous-v0").spec.max_episode_steps == 999
+    with pytest.raises(ConfigError, match="Pong"):
+        task_limits("Pong")
 
 
 def test_q_learning_solves_cliff_walking_and_its_greedy_path_is_optimal():

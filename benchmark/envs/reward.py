@@ -132,7 +132,11 @@ CLIFF_SOLVED = -20.0
 reaches -20 (the paper's Cliff threshold). The optimal return is -13; an epsilon-greedy agent that has learned
 the cliff-edge path still explores, hence the margin."""
 
-EXTRA_TASKS: dict[str, tuple[int, float]] = {CLIFF_WALKING: (CLIFF_MAX_STEPS, CLIFF_SOLVED)}
+MOUNTAIN_CAR_CONTINUOUS = "MountainCarContinuous-v0"
+"""gymnasium's continuous Mountain Car: limit 999 steps, solved at return 90 (both gymnasium's own values)."""
+
+EXTRA_TASKS: dict[str, tuple[int, float]] = {CLIFF_WALKING: (CLIFF_MAX_STEPS, CLIFF_SOLVED),
+                                             MOUNTAIN_CAR_CONTINUOUS: (999, 90.0)}
 """RN tasks outside `benchmark.envs.tasks.TASKS`: name -> (episode limit, solved threshold)."""
 
 
