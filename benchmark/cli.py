@@ -262,7 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_proxy_study(sub)
     _add_analyze(sub)
     from benchmark.hpo.cli import add_parsers as add_hpo_parsers
+    from benchmark.rn.cli import add_parsers as add_rn_parsers
     add_hpo_parsers(sub)
+    add_rn_parsers(sub)
     return parser
 
 
