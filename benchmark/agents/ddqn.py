@@ -2,6 +2,10 @@
 
 The batched engine (`benchmark.agents.batched`) trains many of these agents in lockstep and must match this
 file; both draw every random number from `benchmark.rng` keyed by the agent's seed.
+
+Returns are always *real* returns: on a RewardEnv (or ICMEnv), which puts the real reward into
+``info["real_reward"]``, the agent learns from the reward it is given but records (for training and test episodes,
+hence for the stopping rule with `solved`) the real one. On a plain environment both are the same.
 """
 from __future__ import annotations
 
@@ -198,9 +202,11 @@ class DDQN:
                     action = int(rng.integers(key, rng.Stream.EXPLORE_ACTION, t, 0, self.n_actions))
                 else:
                     action = self.act(obs)
-                next_obs, reward, terminated, truncated, _ = env.step(action)
+                next_obs, reward, terminated, truncated, info = env.step(action)
                 buffer.add(obs, action, reward, next_obs, terminated)
-                t, ep_len, ep_return, obs = t + 1, ep_len + 1, ep_return + float(reward), next_obs
+                # the recorded return (and the stopping rule) is the real one on a RewardEnv / ICMEnv
+                ep_return += float(info.get("real_reward", reward))
+                t, ep_len, obs = t + 1, ep_len + 1, next_obs
                 if learning:
                     if not self._update(buffer, updates):
                         result.diverged = True
@@ -239,14 +245,14 @@ class DDQN:
         return self.evaluate_episodes(env, episodes)[0]
 
     def evaluate_episodes(self, env: gym.Env, episodes: int) -> tuple[np.ndarray, np.ndarray]:
-        """Greedy test returns and episode lengths."""
+        """Greedy test returns (real, see the module docstring) and episode lengths."""
         returns, lengths = np.zeros(episodes), np.zeros(episodes, np.int64)
         for k in range(episodes):
             obs, _ = env.reset(seed=rng.seed_value(self.key, rng.Stream.TEST_RESET, k))
             done = False
             while not done:
-                obs, reward, terminated, truncated, _ = env.step(self.act(obs))
-                returns[k] += float(reward)
+                obs, reward, terminated, truncated, info = env.step(self.act(obs))
+                returns[k] += float(info.get("real_reward", reward))
                 lengths[k] += 1
                 done = terminated or truncated
         return returns, lengths

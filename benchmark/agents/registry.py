@@ -39,6 +39,8 @@ AGENTS: dict[str, AgentKind] = {k.name: k for k in (
               (("dueling", True),)),
     AgentKind("td3_discrete", "benchmark.agents.td3_discrete", "TD3DiscreteConfig", "TD3Discrete",
               "td3_discrete_varied", False),
+    AgentKind("q_learning", "benchmark.agents.tabular", "QLearningConfig", "QLearning", "q_learning_varied", False),
+    AgentKind("sarsa", "benchmark.agents.tabular", "SARSAConfig", "SARSA", "sarsa_varied", False),
 )}
 
 

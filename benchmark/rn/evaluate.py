@@ -1,0 +1,267 @@
+"""What a learned reward network is worth: agents trained with each RN, with the real reward and with the ICM
+curiosity bonus, measured on the real task (steps and episodes to reach the threshold, final real test return).
+
+For every setting (real, icm, one per RN folder) and every agent kind, `agents_count` agents with seeded (and,
+with vary_hp, sampled) hyperparameters train on the setting's reward. The design is paired: agent k of a kind has
+the same seed and hyperparameters in every setting, so the settings differ only in the reward. An agent of a
+kind other than the one the RN was trained with (SARSA for a Q-learning RN) is a *transfer* agent (column
+`transfer`). With full_curves (default) every agent trains for the whole max_episodes budget, so the training
+curves cover the same episodes; the solve point (the first episode at which the mean real return of the last
+early_out_num episodes reaches the threshold) is what the real-task stopping rule would have stopped at.
+
+One (setting, agent kind, agent index) is a *cell*; each finished cell is written at once to OUT/cells/, so a
+killed run resumes without redoing it (like `benchmark.protocol`). Outputs: OUT/rn_eval.json (config,
+settings), OUT/rns/<label>/ (copies of the RN files and their NES history), OUT/rn_agents.csv (one row per
+agent), OUT/rn_curves.csv (one row per training episode); `analysis.rn` makes the tables and figures.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import zlib
+from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from benchmark import io, rng
+from benchmark.agents.icm import ICMConfig
+from benchmark.agents.registry import get_agent_kind
+from benchmark.agents.sampling import sample_configs
+from benchmark.envs.reward import load_rn, make_env, task_limits
+from benchmark.errors import ConfigError, check_range
+from benchmark.parallel import make_executor, shutdown_now
+from benchmark.rn.inner import ICM, REAL, AgentRun, RewardSetting, rn_setting, run_agents
+
+EVAL_META = "rn_eval.json"
+CELLS = "cells"
+AGENTS_TABLE = "rn_agents.csv"
+CURVES_TABLE = "rn_curves.csv"
+FAILURES = "failures.json"
+
+
+@dataclass(frozen=True)
+class RNEvalConfig:
+    """One RN evaluation run."""
+
+    task: str = "CliffWalking-v1"
+    """Real task every agent trains and is tested on."""
+    agents: tuple[str, ...] = ("q_learning", "sarsa")
+    """Agent kinds (benchmark.agents.registry.AGENTS)."""
+    agents_count: int = 10
+    """Agents per (setting, agent kind)."""
+    max_episodes: int = 100
+    """Training episode budget of every agent."""
+    test_episodes: int = 1
+    """Greedy real test episodes per agent after training."""
+    vary_hp: bool = True
+    """Sample each agent's hyperparameters from its kind's varied space (False: the kind's defaults)."""
+    icm: bool = True
+    """Include the ICM curiosity baseline."""
+    icm_config: ICMConfig = field(default_factory=ICMConfig)
+    """ICM hyperparameters of that baseline."""
+    full_curves: bool = True
+    """Train for the whole budget (False: stop at the threshold, cheaper; same solve points)."""
+    seed: int = 0
+    """Root seed of agent seeds and hyperparameter samples."""
+
+    def __post_init__(self):
+        task_limits(self.task)
+        if not self.agents:
+            raise ConfigError("agents: name at least one agent")
+        for name in self.agents:
+            get_agent_kind(name)
+        check_range("agents_count", self.agents_count, 1, 10_000, integer=True)
+        check_range("max_episodes", self.max_episodes, 1, 10**7, integer=True)
+        check_range("test_episodes", self.test_episodes, 1, 10_000, integer=True)
+        check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "agents": list(self.agents)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RNEvalConfig":
+        return cls(**{**d, "agents": tuple(d["agents"]), "icm_config": ICMConfig(**d["icm_config"])})
+
+
+@dataclass(frozen=True)
+class EvalSetting:
+    """Where agents get their reward: real, icm, or a learned RN (its folder, mode and training agent)."""
+
+    name: str
+    reward: RewardSetting
+    path: Path | None = None
+    mode: str = REAL
+    rn_agent: str | None = None
+    """Agent kind the RN was trained with (None for the baselines)."""
+
+    def describe(self) -> dict:
+        return {"kind": self.reward.kind, "path": None if self.path is None else str(self.path), "mode": self.mode,
+                "rn_agent": self.rn_agent}
+
+
+def make_settings(config: RNEvalConfig, rn_dirs: list[Path | str]) -> list[EvalSetting]:
+    """real, icm (if config.icm), then one setting per RN folder (DIR or LABEL=DIR; default label: its mode)."""
+    settings = [EvalSetting(REAL, RewardSetting(REAL))]
+    if config.icm:
+        settings.append(EvalSetting(ICM, RewardSetting(ICM, icm=config.icm_config), mode=ICM))
+    for entry in rn_dirs:
+        label, _, folder = str(entry).rpartition("=") if "=" in str(entry) else ("", "", str(entry))
+        folder = Path(folder)
+        meta = io.read_json(folder / io.SE_META)
+        if meta.get("kind") != "reward_network":
+            raise ConfigError(f"{folder} holds a {meta.get('kind', 'unknown')!r}, not a reward network")
+        if meta.get("task") != config.task:
+            raise ConfigError(f"the RN in {folder} was learned for task {meta.get('task')!r}, not {config.task!r}")
+        env = load_rn(folder, make_env(config.task))
+        name = label or env.config.mode
+        settings.append(EvalSetting(name, rn_setting(env.config, env.parameters.double().numpy()), folder,
+                                    env.config.mode, meta.get("agent")))
+    names = [s.name for s in settings]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"two settings share a name ({names}); name RNs as --rns LABEL=DIR")
+    return settings
+
+
+def agent_specs(config: RNEvalConfig, agent: str) -> list[tuple[object, int]]:
+    """(config, seed) of the agents of one kind: the same in every setting (paired design)."""
+    kind = get_agent_kind(agent)
+    key = zlib.crc32(agent.encode())
+    seeds = rng.child_seeds(config.seed, config.agents_count, key)
+    base = kind.defaults(max_episodes=config.max_episodes)
+    if config.vary_hp:
+        hp_seed = rng.child_seeds(config.seed, 1, key, 1)[0]
+        configs = sample_configs(base, config.agents_count, seed=hp_seed, space=kind.varied_space)
+    else:
+        configs = [base] * config.agents_count
+    return list(zip(configs, seeds))
+
+
+def _cell_path(out: Path, setting: str, agent: str, index: int) -> Path:
+    return out / CELLS / f"{setting}__{agent}__{index:03d}.json"
+
+
+def run_rn_eval(config: RNEvalConfig, rn_dirs: list[Path | str], out: Path, *, workers: int = 1,
+                resume: bool = False, progress: bool = True, executor=None) -> pd.DataFrame:
+    """Run every unfinished cell and return the tidy per-agent table (also written to OUT)."""
+    settings = make_settings(config, rn_dirs)
+    out = io.prepare_out_dir(out, resume, EVAL_META)
+    _write_or_check_meta(out, config, settings, resume)
+    (out / CELLS).mkdir(exist_ok=True)
+    _copy_rns(out, settings)
+    specs = {agent: agent_specs(config, agent) for agent in config.agents}
+    todo = [(s, a, k) for k in range(config.agents_count) for s in settings for a in config.agents
+            if not _cell_path(out, s.name, a, k).exists()]
+    own_executor = executor is None
+    executor = make_executor(workers) if own_executor else executor
+    total = len(settings) * len(config.agents) * config.agents_count
+    bar = tqdm(total=total, initial=total - len(todo), disable=not progress, unit="agent", desc="rn-eval")
+    failures = io.read_json(out / FAILURES) if (out / FAILURES).exists() else {}
+    try:
+        pending = {}
+        for setting, agent, k in todo:
+            agent_config, seed = specs[agent][k]
+            future = executor.submit(run_agents, config.task, [(setting.reward, agent_config, seed)],
+                                     config.test_episodes, not config.full_curves)
+            pending[future] = (setting, agent, k)
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                setting, agent, k = pending.pop(future)
+                path = _cell_path(out, setting.name, agent, k)
+                error = future.exception()
+                if error is not None and (not isinstance(error, Exception) or isinstance(error, BrokenProcessPool)):
+                    raise error
+                if error is not None:  # recorded, never turned into a score; the cell reruns on --resume
+                    failures[path.stem] = f"{type(error).__name__}: {error}"
+                    io.write_json(out / FAILURES, failures)
+                    continue
+                failures.pop(path.stem, None)
+                agent_config, seed = specs[agent][k]
+                io.write_json(path, {"row": _row(config, setting, agent, k, agent_config, seed, future.result()[0])})
+                bar.update(1)
+    except BaseException:
+        if own_executor:
+            shutdown_now(executor)
+        raise
+    else:
+        if own_executor:
+            executor.shutdown()
+    finally:
+        bar.close()
+    io.write_json(out / FAILURES, failures) if failures else (out / FAILURES).unlink(missing_ok=True)
+    frame = collect(out)
+    if failures:
+        raise RuntimeError(f"{len(failures)} cell(s) failed (see {out / FAILURES}); rerun with --resume")
+    return frame
+
+
+def _row(config: RNEvalConfig, setting: EvalSetting, agent: str, k: int, agent_config, seed: int,
+         run: AgentRun) -> dict:
+    from search_spaces import get_space
+
+    varied = sorted(get_space(get_agent_kind(agent).varied_space).keys())
+    _, threshold = task_limits(config.task)
+    return {
+        "setting": setting.name, "kind": setting.reward.kind, "mode": setting.mode, "rn_agent": setting.rn_agent,
+        "transfer": setting.rn_agent is not None and setting.rn_agent != agent,
+        "agent": agent, "agent_index": k, "seed": seed,
+        "hyperparameters": json.dumps({f: getattr(agent_config, f) for f in varied}, sort_keys=True),
+        "solved": run.solved, "steps_to_solve": run.steps_to_solve, "episodes_to_solve": run.episodes_to_solve,
+        "train_steps": run.train_steps, "train_episodes": run.train_episodes, "diverged": run.diverged,
+        "mean_train_return": run.mean_return, "test_mean": float(np.mean(run.test_returns)),
+        "test_solved": float(np.mean(run.test_returns)) >= threshold,
+        "test_returns": json.dumps(run.test_returns), "test_steps": run.test_steps, "wall_s": round(run.wall_s, 4),
+        "curve_returns": json.dumps(run.returns), "curve_lengths": json.dumps(run.lengths),
+    }
+
+
+def _write_or_check_meta(out: Path, config: RNEvalConfig, settings: list[EvalSetting], resume: bool) -> None:
+    limit, solved = task_limits(config.task)
+    meta = {"config": config.to_dict(), "task_solved": solved, "episode_limit": limit,
+            "settings": {s.name: s.describe() for s in settings}, "versions": io.package_versions()}
+    path = out / EVAL_META
+    if resume and path.exists():
+        stored = io.read_json(path)
+        if stored["config"] != json.loads(json.dumps(meta["config"])) or stored["settings"] != meta["settings"]:
+            raise ConfigError(f"--resume: the evaluation in {out} was started with another configuration or other "
+                              f"settings; stored: {json.dumps(stored['config'])}, settings {list(stored['settings'])}")
+        return
+    io.write_json(path, meta)
+
+
+def _copy_rns(out: Path, settings: list[EvalSetting]) -> None:
+    """Keep a copy of every RN used (weights, metadata, NES history) so analysis needs only OUT."""
+    for setting in settings:
+        if setting.path is None:
+            continue
+        target = out / "rns" / setting.name
+        target.mkdir(parents=True, exist_ok=True)
+        for name in (io.SE_META, io.SE_WEIGHTS, io.HISTORY):
+            if (setting.path / name).exists() and not (target / name).exists():
+                io.atomic_write(target / name, lambda p, src=setting.path / name: shutil.copyfile(src, p))
+
+
+def collect(out: Path) -> pd.DataFrame:
+    """The tidy tables from the cell files: OUT/rn_agents.csv (one row per agent, without the curves) and
+    OUT/rn_curves.csv (one row per training episode: return, length, cumulative steps)."""
+    out = Path(out)
+    rows = [io.read_json(p)["row"] for p in sorted((out / CELLS).glob("*.json"))]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        io.write_csv(out / AGENTS_TABLE, frame)
+        return frame
+    io.write_csv(out / AGENTS_TABLE, frame.drop(columns=["curve_returns", "curve_lengths"]))
+    curves = []
+    for r in frame.itertuples():
+        returns, lengths = json.loads(r.curve_returns), json.loads(r.curve_lengths)
+        curves.append(pd.DataFrame({"setting": r.setting, "agent": r.agent, "agent_index": r.agent_index,
+                                    "episode": np.arange(1, len(returns) + 1), "real_return": returns,
+                                    "length": lengths, "steps": np.cumsum(lengths)}))
+    io.write_csv(out / CURVES_TABLE, pd.concat(curves, ignore_index=True))
+    return frame

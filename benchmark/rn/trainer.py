@@ -1,0 +1,299 @@
+"""Learn a reward network (RN) with NES: each iteration scores the centre and the mirrored perturbations by
+training agents on the real task with each member's reward; checkpoints every iteration and resumes.
+
+Fitness (learning speed on the real task). Each agent trains on the member's RewardEnv with the real task's
+stopping rule (mean real return of the last early_out_num episodes reaches the task's threshold) and a budget of
+`max_episodes` episodes; B = max_episodes x the task's episode limit is the largest number of steps it can use.
+An agent's fitness is
+
+    -(real training steps until solved)                          when it solved (a value in [-B, 0));
+    -2 B + min(0, mean real training return - threshold)        when it did not (below every solved agent);
+    -inf                                                         when its reward diverged (non-finite RN term)
+                                                                 or its own update diverged.
+
+So NES ranks members by steps-to-solve, and an unsolved member still ranks above a worse unsolved one by the
+area under its real training curve (per episode): without that term every member of a mode that starts out
+unsolved (the exclusive modes on Cliff Walking) would tie and NES would walk at random. A member's fitness is
+the mean over its `agents_per_member` agents. NES shapes fitness by rank (`NESConfig.shaping`, default nes),
+so only the order matters for one agent per member.
+
+Unlike the SE trainer, the run does not stop when the task is solved (every member solves it from the start in
+the additive modes): it runs `iterations` iterations, and the RN written at the end is the *last* centre (the
+objective is noisy, so the best-scoring centre would mostly select a lucky agent); the best-scoring centre and
+its iteration are kept in the checkpoint and the metadata.
+
+Files in OUT, as for SEs: checkpoint.safetensors (centre, best centre; JSON metadata with the run config and
+state), history.csv (one row per iteration), and at the end the RN as se.safetensors + se.json
+(`benchmark.envs.reward.save_rn`, kind reward_network).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from benchmark import io, rng
+from benchmark.agents.registry import get_agent_kind, kind_of
+from benchmark.agents.sampling import sample_configs
+from benchmark.envs.reward import (RewardEnv, RewardMode, RNConfig, initial_rn_parameters, make_env, rn_dims,
+                                   save_rn, task_limits)
+from benchmark.errors import ConfigError, check_range
+from benchmark.nes.strategy import NESConfig, NESStrategy
+from benchmark.nes.trainer import RunState, _checkpoint
+from benchmark.parallel import make_executor, shutdown_now
+from benchmark.rn.inner import AgentRun, rn_setting, run_agents
+
+CLIFF_NES = NESConfig(population=16, noise_std=0.1, step_size=0.5)
+"""The paper's NES settings for Cliff Walking RNs (population 16, noise 0.1, step size 0.5)."""
+
+
+@dataclass(frozen=True)
+class RNRunConfig:
+    """One RN training run."""
+
+    task: str = "CliffWalking-v1"
+    """Real task (`benchmark.envs.reward.task_limits`: CliffWalking-v1, MountainCarContinuous-v0, the SE tasks)."""
+    mode: str = RewardMode.POTENTIAL_ADDITIVE.value
+    """RewardMode value of the RN (any mode with parameters; `real` has nothing to learn)."""
+    iterations: int = 50
+    """NES iterations (a fixed number; the run does not stop when the task is solved)."""
+    seed: int = 0
+    """Root seed; every random number of the run derives from it."""
+    vary_hp: bool = False
+    """Agents draw their hyperparameters from the agent kind's varied space (search_spaces/<kind>_varied)."""
+    agent: str = "q_learning"
+    """Agent kind of the inner loop (benchmark.agents.registry.AGENTS): q_learning or sarsa on Cliff Walking,
+    ddqn on CartPole."""
+    agent_config: object = None
+    """The agent's config (the kind's config class); None: the kind's defaults with max_episodes."""
+    max_episodes: int = 100
+    """Training episode budget of every agent (its config's max_episodes); B = max_episodes x episode limit."""
+    agents_per_member: int = 1
+    """Agents trained on each member; its fitness is their mean."""
+    common_seeds: bool = True
+    """All members of an iteration train agents with the same seeds and hyperparameters (common random numbers),
+    so members differ only in their RN; False: child seeds (and samples) per member."""
+    test_episodes: int = 1
+    """Greedy real test episodes per agent after training (reported in the history, not part of the fitness)."""
+    nes: NESConfig = CLIFF_NES
+    """Outer loop (default: the paper's Cliff Walking settings)."""
+    rn: RNConfig | None = None
+    """RN architecture; None: RNConfig's defaults with this run's mode (if given, its mode must be `mode`)."""
+
+    def __post_init__(self):
+        task_limits(self.task)
+        mode = getattr(self.mode, "value", self.mode)
+        if mode == RewardMode.REAL.value:
+            raise ConfigError("mode='real' has no parameters to learn; choose one of "
+                              f"{[m.value for m in RewardMode if m is not RewardMode.REAL]}")
+        rn = RNConfig(mode=mode) if self.rn is None else self.rn
+        if rn.mode != mode:
+            raise ConfigError(f"rn.mode={rn.mode!r} differs from mode={mode!r}; give the mode once")
+        object.__setattr__(self, "mode", rn.mode)
+        object.__setattr__(self, "rn", rn)
+        check_range("iterations", self.iterations, 1, 100_000, integer=True)
+        check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
+        check_range("max_episodes", self.max_episodes, 1, 10**7, integer=True)
+        check_range("agents_per_member", self.agents_per_member, 1, 10_000, integer=True)
+        check_range("test_episodes", self.test_episodes, 1, 10_000, integer=True)
+        kind = get_agent_kind(self.agent)
+        config = kind.defaults(max_episodes=self.max_episodes) if self.agent_config is None else self.agent_config
+        if isinstance(config, dict):
+            config = kind.config_type()(**config)
+        if kind_of(config) is not kind:
+            raise ConfigError(f"agent_config is a {type(config).__name__} ({kind_of(config).name}), "
+                              f"not a config of agent={self.agent!r}")
+        if config.max_episodes != self.max_episodes:
+            raise ConfigError(f"agent_config.max_episodes={config.max_episodes} differs from "
+                              f"max_episodes={self.max_episodes}; give the budget once")
+        object.__setattr__(self, "agent_config", config)
+        env = make_env(self.task)
+        rn_dims(env, self.rn)  # the task has the info vector the mode needs
+        if not hasattr(env.action_space, "n"):
+            raise ConfigError(f"task={self.task!r} has a continuous action space; the RN trainer's agents "
+                              "(q_learning, sarsa, ddqn) need discrete actions")
+
+    @property
+    def budget_steps(self) -> int:
+        """B: the most training steps an agent can use (max_episodes x the task's episode limit)."""
+        return self.max_episodes * task_limits(self.task)[0]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RNRunConfig":
+        rn = d.get("rn")
+        return cls(**{**d, "nes": NESConfig(**d["nes"]), "rn": RNConfig(**rn) if isinstance(rn, dict) else rn})
+
+
+def agent_fitness(run: AgentRun, budget_steps: int, threshold: float) -> float:
+    """One agent's fitness (see the module docstring)."""
+    if run.diverged:
+        return float("-inf")
+    if run.solved:
+        return -float(run.steps_to_solve)
+    return -2.0 * budget_steps + min(0.0, run.mean_return - threshold)
+
+
+def member_agents(run: RNRunConfig, iteration: int, n: int) -> list[list[tuple[object, int]]]:
+    """(config, seed) of the agents of each of an iteration's n members (centre first)."""
+    k = run.agents_per_member
+    count = k if run.common_seeds else n * k
+    seeds = rng.child_seeds(run.seed, count, 1, iteration)
+    if run.vary_hp:
+        space = get_agent_kind(run.agent).varied_space
+        configs = sample_configs(run.agent_config, count, seed=rng.child_seeds(run.seed, 1, 2, iteration)[0],
+                                 space=space)
+    else:
+        configs = [run.agent_config] * count
+    pairs = list(zip(configs, seeds))
+    return [pairs if run.common_seeds else pairs[i * k:(i + 1) * k] for i in range(n)]
+
+
+def evaluate_members(run: RNRunConfig, params: np.ndarray, agents: list[list[tuple[object, int]]], executor,
+                     workers: int) -> list[list[AgentRun]]:
+    """Agent runs of every member (row of params), in chunks of members, one executor job per chunk."""
+    jobs = [[(rn_setting(run.rn, params[i]), c, s) for c, s in agents[i]] for i in range(len(params))]
+    chunks = [list(c) for c in np.array_split(np.arange(len(params)), max(1, min(workers, len(params))))]
+    futures = [(chunk, executor.submit(run_agents, run.task, [j for i in chunk for j in jobs[i]],
+                                       run.test_episodes)) for chunk in chunks]
+    out: list[list[AgentRun]] = [[] for _ in params]
+    k = run.agents_per_member
+    for chunk, future in futures:
+        results = future.result()
+        for j, i in enumerate(chunk):
+            out[i] = results[j * k:(j + 1) * k]
+    return out
+
+
+def train_rn(run: RNRunConfig, out: Path, *, workers: int = 1, resume: bool = False, progress: bool = True,
+             executor=None, stop_after: int | None = None) -> RunState:
+    """Run (or resume) NES for `run`, writing the RN, history and checkpoints into `out`.
+
+    stop_after: end after this many iterations of this call (used to test resuming).
+    """
+    _, threshold = task_limits(run.task)
+    out = io.prepare_out_dir(out, resume, io.CHECKPOINT)
+    state = _load_or_start(run, out, resume)
+    own_executor = executor is None
+    executor = make_executor(workers) if own_executor else executor
+    strategy = NESStrategy(state.centre, run.nes)
+    bar = tqdm(total=run.iterations, initial=state.iteration, disable=not progress, unit="it",
+               desc=f"RN {run.mode} {run.task}")
+    done_here = 0
+    try:
+        while state.iteration < run.iterations:
+            if stop_after is not None and done_here >= stop_after:
+                break
+            start = time.perf_counter()
+            it = state.iteration
+            members = strategy.ask(np.random.default_rng([run.seed, 0, it]))
+            params = np.vstack([strategy.centre[None], members])
+            runs = evaluate_members(run, params, member_agents(run, it, len(params)), executor, workers)
+            fitness = np.array([np.mean([agent_fitness(a, run.budget_steps, threshold) for a in member])
+                                for member in runs])
+            centre_score = float(fitness[0])
+            if centre_score > state.best_score:
+                state.best_score, state.best_centre, state.best_iteration = centre_score, strategy.centre.copy(), it
+            metrics = strategy.tell(fitness[1:], centre_score)
+            steps = sum(a.train_steps + a.test_steps for member in runs for a in member)
+            state.real_steps += steps
+            wall = time.perf_counter() - start
+            state.elapsed_s += wall
+            state.history.append(_history_row(it, fitness, runs, metrics, wall, steps, state))
+            state.iteration = it + 1
+            state.centre = strategy.centre
+            _checkpoint(out, run, state)
+            done_here += 1
+            bar.update(1)
+            bar.set_postfix(centre=f"{centre_score:.0f}", best=f"{state.best_score:.0f}",
+                            elapsed=f"{state.elapsed_s:.0f}s")
+    except BaseException:
+        if own_executor:
+            shutdown_now(executor)
+        raise
+    else:
+        if own_executor:
+            executor.shutdown()
+    finally:
+        bar.close()
+    if state.iteration >= run.iterations:
+        _write_final(out, run, state)
+    return state
+
+
+def _load_or_start(run: RNRunConfig, out: Path, resume: bool) -> RunState:
+    if resume and (out / io.CHECKPOINT).exists():
+        tensors, meta = io.load_tensors(out / io.CHECKPOINT)
+        if meta is None or "run" not in meta:
+            raise ConfigError(f"checkpoint {out / io.CHECKPOINT} has no run metadata")
+        try:
+            stored = RNRunConfig.from_dict(meta["run"])
+        except (TypeError, KeyError):
+            raise ConfigError(f"--resume: {out} does not hold a reward-network run") from None
+        if dataclasses.replace(stored, iterations=run.iterations) != run:  # raising the limit is allowed
+            raise ConfigError(f"--resume: the run in {out} was started with a different configuration; "
+                              f"stored: {json.dumps(meta['run'], default=str)}")
+        s = meta["state"]
+        if run.iterations < s["iteration"]:
+            raise ConfigError(f"--resume: iterations={run.iterations} is below the {s['iteration']} "
+                              f"iterations the run in {out} has already done")
+        return RunState(s["iteration"], tensors["centre"].numpy(), tensors["best_centre"].numpy(),
+                        s["best_score"], s["best_iteration"], s["history"], s["elapsed_s"], s["real_steps"])
+    obs_dim, info_dim = rn_dims(make_env(run.task), run.rn)
+    centre = initial_rn_parameters(obs_dim, run.rn, rng.child_seeds(run.seed, 1, 0)[0], info_dim).double().numpy()
+    return RunState(0, centre, centre.copy(), -np.inf, -1, [], 0.0, 0)
+
+
+def _history_row(it, fitness, runs, metrics, wall, steps, state) -> dict:
+    agents = [a for member in runs for a in member]
+    solved = [a.steps_to_solve for a in agents if a.solved]
+    return {
+        "iteration": it,
+        "centre_score": float(fitness[0]),
+        "best_member_score": float(fitness[1:].max()),
+        "mean_member_score": float(fitness[1:].mean()),
+        "member_scores": json.dumps([round(float(f), 4) for f in fitness[1:]]),
+        "utilities": json.dumps([round(float(u), 6) for u in metrics["utilities"]]),
+        "step_norm": round(metrics["step_norm"], 6),
+        "centre_steps_to_solve": float(np.mean([a.steps_to_solve if a.solved else np.nan for a in runs[0]])),
+        "centre_test_return": float(np.mean([np.mean(a.test_returns) for a in runs[0]])),
+        "solved_share": len(solved) / len(agents),
+        "mean_steps_to_solve": float(np.mean(solved)) if solved else float("nan"),
+        "mean_train_steps": float(np.mean([a.train_steps for a in agents])),
+        "mean_train_episodes": float(np.mean([a.train_episodes for a in agents])),
+        "diverged_members": int(sum(any(a.diverged for a in member) for member in runs)),
+        "real_env_steps": int(steps),
+        "time_s": round(wall, 3),
+        "elapsed_s": round(state.elapsed_s, 3),
+    }
+
+
+def _write_final(out: Path, run: RNRunConfig, state: RunState) -> None:
+    """The RN: the last centre (see the module docstring)."""
+    env = RewardEnv(make_env(run.task), torch.as_tensor(np.asarray(state.centre), dtype=torch.float32), run.rn,
+                    gamma=float(run.agent_config.gamma))
+    save_rn(out, env, {
+        "seed": run.seed,
+        "mode": run.mode,
+        "agent": run.agent,
+        "agent_config": dataclasses.asdict(run.agent_config),
+        "vary_hp": run.vary_hp,
+        "nes": dataclasses.asdict(run.nes),
+        "iterations": state.iteration,
+        "selected": "last_centre",
+        "best_centre_score": state.best_score,
+        "best_iteration": state.best_iteration,
+        "last_centre_score": state.history[-1]["centre_score"] if state.history else None,
+        "wall_time_s": state.elapsed_s,
+        "real_env_steps": state.real_steps,
+        "versions": io.package_versions(),
+        "run": run.to_dict(),
+    })
