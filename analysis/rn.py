@@ -135,7 +135,7 @@ def _steps(frame: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_xticks(range(len(order)))
         ax.set_xticklabels([f"{s}\n{int(counts.loc[s, 'sum'])}/{int(counts.loc[s, 'count'])} solved"
                             if s in counts.index else s for s in order], rotation=20, fontsize=8)
-        ax.set(title=agent, xlabel="", ylabel="real training steps to solve")
+        ax.set(title=agent, xlabel="", ylabel="real training steps to solve", ylim=(0, None))
     return _save(fig, out, "rn_steps_to_solve")
 
 
