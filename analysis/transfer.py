@@ -160,7 +160,7 @@ def _success_rate(histories, meta, out) -> list[Path]:
     return _save(fig, out, "success_rate")
 
 
-def _transition_histograms(run: Path, meta, out, episodes: int = 20) -> list[Path]:
+def _transition_histograms(run: Path, meta, out, episodes: int = 10) -> list[Path]:
     """Next-state and reward histograms: real task vs SE rollouts vs the SE on real (state, action) inputs."""
     from analysis.transitions import sample_transitions
 

@@ -40,6 +40,8 @@ def _add_train_ses(sub) -> None:
     hp = p.add_mutually_exclusive_group()
     hp.add_argument("--vary-hp", action="store_true", help="agents sample their hyperparameters (the default)")
     hp.add_argument("--fixed-hp", action="store_true", help="every agent uses the default hyperparameters")
+    p.add_argument("--scheduler", help="dask.distributed scheduler address (tcp://HOST:PORT); default: local "
+                                       "processes; set --workers to the cluster's worker threads")
     p.set_defaults(func=_cmd_train_ses)
 
 
@@ -50,7 +52,8 @@ def _cmd_train_ses(args) -> int:
     check_range("count", args.count, 1, 100_000, integer=True)
     args.seed, args.vary_hp = args.seed_start, not args.fixed_hp
     run = run_config_from_args(args)
-    folders = train_ses(run, args.out, args.count, args.seed_start, workers=args.workers, progress=not args.quiet)
+    folders = train_ses(run, args.out, args.count, args.seed_start, workers=args.workers, progress=not args.quiet,
+                        scheduler=args.scheduler)
     solved = sum(json.loads((f / "se.json").read_text()).get("solved", False) for f in folders)
     print(f"{run.task}: {solved} of {len(folders)} SEs solved the task; files in {args.out}")
     return 0
@@ -93,6 +96,7 @@ def _add_transfer(sub) -> None:
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--resume", action="store_true", help="continue the run in --out; finished cells are kept")
+    p.add_argument("--scheduler", help="dask.distributed scheduler address (tcp://HOST:PORT); default: local processes")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_transfer)
 
@@ -106,7 +110,8 @@ def _cmd_transfer(args) -> int:
                             vary_hp=not args.fixed_agent_hp, max_episodes=args.max_episodes, seed=args.seed,
                             engine=args.engine)
     settings = make_settings(config, args.ses)
-    run_protocol(config, settings, args.out, workers=args.workers, resume=args.resume, progress=not args.quiet)
+    run_protocol(config, settings, args.out, workers=args.workers, resume=args.resume, progress=not args.quiet,
+                 scheduler=args.scheduler)
     paths = analyze_protocol(args.out)
     print((args.out / "summary.md").read_text())
     print(f"tables and figures: {', '.join(p.name for p in paths if p.suffix != '.pdf')} in {args.out}")

@@ -132,8 +132,12 @@ def _cell_path(out: Path, setting: str, agent: str, env_index: int) -> Path:
 
 
 def run_protocol(config: ProtocolConfig, settings: list[Setting], out: Path, *, workers: int | None = None,
-                 resume: bool = False, progress: bool = True, executor=None) -> pd.DataFrame:
-    """Run every unfinished cell and return the tidy per-agent table (also written to OUT)."""
+                 resume: bool = False, progress: bool = True, executor=None,
+                 scheduler: str | None = None) -> pd.DataFrame:
+    """Run every unfinished cell and return the tidy per-agent table (also written to OUT).
+
+    Cells run on `executor`, else on a new one: the dask.distributed cluster at `scheduler` or local processes.
+    """
     out = io.prepare_out_dir(out, resume, PROTOCOL_META)
     _write_or_check_meta(out, config, settings, resume)
     (out / CELLS).mkdir(exist_ok=True)
@@ -142,7 +146,7 @@ def run_protocol(config: ProtocolConfig, settings: list[Setting], out: Path, *, 
             if not _cell_path(out, s.name, a, e).exists()]
     workers = default_workers() if workers is None else workers
     own_executor = executor is None
-    executor = make_executor(workers) if own_executor else executor
+    executor = make_executor(workers, scheduler) if own_executor else executor
     total = len(settings) * config.num_envs * len(config.agents)
     bar = tqdm(total=total, initial=total - len(todo), disable=not progress, unit="cell", desc="transfer")
     failures = io.read_json(out / FAILURES) if (out / FAILURES).exists() else {}

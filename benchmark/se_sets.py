@@ -19,10 +19,11 @@ def se_folder(out: Path, seed: int) -> Path:
 
 
 def train_ses(run: RunConfig, out: Path, count: int, seed_start: int = 0, *, workers: int | None = None,
-              progress: bool = True, executor=None) -> list[Path]:
+              progress: bool = True, executor=None, scheduler: str | None = None) -> list[Path]:
     """Learn `count` SEs with seeds seed_start, seed_start+1, ... into out/se_<seed>/ (resumable).
 
-    A finished SE (its se.json exists) is skipped; a started one resumes from its checkpoint.
+    A finished SE (its se.json exists) is skipped; a started one resumes from its checkpoint. Jobs run on
+    `executor`, else on a new one: the dask.distributed cluster at `scheduler` or local processes.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -30,7 +31,7 @@ def train_ses(run: RunConfig, out: Path, count: int, seed_start: int = 0, *, wor
     io.write_json(out / SET_META, {"run": run.to_dict(), "seeds": seeds, "versions": io.package_versions()})
     workers = default_workers() if workers is None else workers
     own_executor = executor is None
-    executor = make_executor(workers) if own_executor else executor
+    executor = make_executor(workers, scheduler) if own_executor else executor
     bar = tqdm(seeds, disable=not progress, unit="SE", desc=f"SE set {out.name}")
     try:
         for seed in bar:

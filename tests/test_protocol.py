@@ -5,7 +5,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from analysis.transfer import analyze_protocol, summarize
+from analysis.transfer import summarize
 from benchmark import io
 from benchmark.agents.ddqn import DDQNConfig
 from benchmark.cli import main
@@ -15,14 +15,14 @@ from benchmark.nes.trainer import RunConfig
 from benchmark.protocol import AGENTS_TABLE, CELLS, REAL, ProtocolConfig, cell_specs, make_settings, run_protocol
 from benchmark.se_sets import find_ses, train_ses
 
-TINY_RUN = RunConfig(iterations=2, nes=NESConfig(population=2), test_episodes=2, vary_hp=True,
-                     agent=DDQNConfig(max_episodes=3, batch_size=16))
-TINY = ProtocolConfig(agents=("ddqn", "dueling_ddqn"), num_envs=2, agents_per_env=2, episodes=2, max_episodes=4)
+TINY_RUN = RunConfig(iterations=1, nes=NESConfig(population=2), test_episodes=2,
+                     agent=DDQNConfig(max_episodes=2, batch_size=16, hidden_size=16))
+TINY = ProtocolConfig(agents=("ddqn", "dueling_ddqn"), num_envs=2, agents_per_env=2, episodes=2, max_episodes=3)
 
 
 @pytest.fixture(scope="module")
 def se_set(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ses") / "varied"
+    out = tmp_path_factory.mktemp("ses") / "fixed"
     train_ses(TINY_RUN, out, count=2, workers=1, progress=False)
     return out
 
@@ -32,26 +32,47 @@ def _run(out, se_set, config=TINY, **kw):
     return run_protocol(config, settings, out, workers=1, progress=False, **kw)
 
 
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, se_set):
+    out = tmp_path_factory.mktemp("protocol") / "p"
+    return out, _run(out, se_set)
+
+
+def _without_some_cells(tmp_path, tiny_run, name):
+    """A copy of the tiny run as if it had been killed before every other cell finished."""
+    partial = tmp_path / name
+    shutil.copytree(tiny_run[0], partial)
+    for path in sorted((partial / CELLS).glob("*.json"))[::2]:
+        path.unlink()
+    (partial / AGENTS_TABLE).unlink()
+    return partial
+
+
+def _same_table(a, b):
+    columns = [c for c in a.columns if c != "wall_s"]
+    pd.testing.assert_frame_equal(a[columns].reset_index(drop=True), b[columns].reset_index(drop=True))
+
+
 def test_train_ses_learns_distinct_seeds_and_skips_finished(se_set):
     ses = find_ses(se_set)
     assert [p.name for p in ses] == ["se_000", "se_001"]
     metas = [json.loads((p / io.SE_META).read_text()) for p in ses]
-    assert [m["seed"] for m in metas] == [0, 1] and all(m["vary_hp"] for m in metas)
+    assert [m["seed"] for m in metas] == [0, 1] and not any(m["vary_hp"] for m in metas)
     before = [(p / io.SE_WEIGHTS).stat().st_mtime_ns for p in ses]
     train_ses(TINY_RUN, se_set, count=2, workers=1, progress=False)  # nothing to do
     assert [(p / io.SE_WEIGHTS).stat().st_mtime_ns for p in ses] == before
 
 
-def test_tiny_protocol_writes_every_column_table_and_figure(tmp_path, se_set):
-    frame = _run(tmp_path / "p", se_set)
+def test_tiny_protocol_writes_every_column(tiny_run):
+    frame = tiny_run[1]
     assert len(frame) == 2 * 2 * 2 * 2  # settings x envs x agent kinds x agents per env
     for column in ("setting", "se_id", "agent", "hyperparameters", "train_steps", "train_episodes", "wall_s",
                    "test_returns", "test_mean", "solved"):
         assert column in frame.columns
-    assert set(frame.setting) == {REAL, "se_varied_hp"}
+    assert set(frame.setting) == {REAL, "se_fixed_hp"}
     assert all(len(json.loads(r)) == 2 for r in frame.test_returns)
-    assert (frame.train_steps > 0).all() and (frame.train_episodes <= 4).all()
-    se_rows = frame[frame.setting == "se_varied_hp"]
+    assert (frame.train_steps > 0).all() and (frame.train_episodes <= TINY.max_episodes).all()
+    se_rows = frame[frame.setting == "se_fixed_hp"]
     assert set(se_rows.se_id) == {"se_000", "se_001"}
     # paired design: the same hyperparameters and seeds on the real task and on the SEs
     key = ["env_index", "agent", "agent_index"]
@@ -59,29 +80,31 @@ def test_tiny_protocol_writes_every_column_table_and_figure(tmp_path, se_set):
     assert (merged.hyperparameters_x == merged.hyperparameters_y).all() and (merged.seed_x == merged.seed_y).all()
     assert len(set(frame[frame.setting == REAL].hyperparameters)) > 1  # sampled, not the defaults
 
-    paths = analyze_protocol(tmp_path / "p")
-    names = {p.name for p in paths}
+
+def test_analysis_writes_every_table_and_figure_from_the_output_folder_alone(tmp_path, tiny_run, se_set):
+    run = tmp_path / "p"
+    shutil.copytree(tiny_run[0], run)
+    shutil.rmtree(run / CELLS)  # the tidy table is enough
+    hidden = se_set.with_name("moved_away")
+    se_set.rename(hidden)  # the SE set is gone; the run folder holds what analysis needs
+    try:
+        assert main(["analyze", str(run), "--out", str(tmp_path / "figs")]) == 0
+    finally:
+        hidden.rename(se_set)
+    names = {p.name for p in (tmp_path / "figs").iterdir()}
     for stem in ("test_return_density", "train_steps_episodes", "nes_curves", "success_rate",
-                 "transitions_se_varied_hp"):
+                 "transitions_se_fixed_hp"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= names
     assert {"summary.md", "summary.tex", "summary.csv"} <= names
-    summary = pd.read_csv(tmp_path / "p" / "summary.csv")
+    summary = pd.read_csv(tmp_path / "figs" / "summary.csv")
     assert len(summary) == 4
     assert summary[summary.setting == REAL].steps_change_vs_real_pct.abs().max() == 0
-    assert "se_varied_hp" in (tmp_path / "p" / "summary.md").read_text()
+    assert "se_fixed_hp" in (tmp_path / "figs" / "summary.md").read_text()
 
 
-def test_interrupted_run_resumes_to_the_same_table(tmp_path, se_set):
-    full = _run(tmp_path / "full", se_set)
-    partial = tmp_path / "partial"
-    shutil.copytree(tmp_path / "full", partial)
-    cells = sorted((partial / CELLS).glob("*.json"))
-    for path in cells[::2]:  # as if the run had been killed before these cells finished
-        path.unlink()
-    (partial / AGENTS_TABLE).unlink()
-    resumed = _run(partial, se_set, resume=True)
-    columns = [c for c in full.columns if c != "wall_s"]
-    pd.testing.assert_frame_equal(full[columns], resumed[columns])
+def test_interrupted_run_resumes_to_the_same_table(tmp_path, tiny_run, se_set):
+    partial = _without_some_cells(tmp_path, tiny_run, "partial")
+    _same_table(tiny_run[1], _run(partial, se_set, resume=True))
     with pytest.raises(ConfigError, match="another configuration"):
         _run(partial, se_set, config=ProtocolConfig(**{**TINY.to_dict(), "episodes": 3, "agents": TINY.agents}),
              resume=True)
@@ -89,14 +112,14 @@ def test_interrupted_run_resumes_to_the_same_table(tmp_path, se_set):
         _run(partial, se_set)
 
 
-def test_analysis_needs_only_the_output_folder(tmp_path, se_set):
-    copy = tmp_path / "ses"
-    shutil.copytree(se_set, copy)
-    _run(tmp_path / "p", copy)
-    shutil.rmtree(copy)  # the SE set is gone; the run folder holds what analysis needs
-    shutil.rmtree(tmp_path / "p" / CELLS)
-    assert main(["analyze", str(tmp_path / "p"), "--out", str(tmp_path / "figs")]) == 0
-    assert (tmp_path / "figs" / "summary.md").exists() and (tmp_path / "figs" / "transitions_se_varied_hp.png").exists()
+def test_resuming_on_a_dask_cluster_gives_the_serial_table(tmp_path, tiny_run, se_set):
+    distributed = pytest.importorskip("distributed")
+    partial = _without_some_cells(tmp_path, tiny_run, "dask")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        on_dask = run_protocol(TINY, make_settings(TINY, [se_set]), partial, workers=2, progress=False,
+                               resume=True, scheduler=cluster.scheduler_address)
+    _same_table(tiny_run[1], on_dask)
 
 
 def test_bad_requests_get_clear_errors(tmp_path, se_set):
@@ -135,3 +158,4 @@ def test_headline_on_the_zoo_prints_the_summary(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| ddqn | real |" in printed and "| ddqn | se_varied_hp |" in printed
     assert (tmp_path / "h" / "transfer" / "test_return_density.png").exists()
+
