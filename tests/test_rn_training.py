@@ -96,9 +96,9 @@ def test_solve_point_and_fitness_by_hand():
     assert solve_point([-100, -20], [100, 50], -20.0, 2) is None and solve_point([-13], [13], -20.0, 2) is None
     solved = _agent_run([-100, -30, -10, -13], [100, 50, 20, 13])
     assert agent_fitness(solved, 1000, -20.0) == -170.0
-    unsolved = _agent_run([-100, -60], [100, 100])  # mean return -80: 60 short of the threshold
-    assert agent_fitness(unsolved, 1000, -20.0) == -2000.0 - 60.0
-    better = _agent_run([-30, -30], [100, 100])
+    unsolved = _agent_run([-100, -60], [100, 100])  # best return -60: 40 short of the threshold
+    assert agent_fitness(unsolved, 1000, -20.0) == -2000.0 - 40.0
+    better = _agent_run([-300, -30], [100, 100])
     assert agent_fitness(unsolved, 1000, -20.0) < agent_fitness(better, 1000, -20.0) < -1000
     assert agent_fitness(_agent_run([-13, -13], [13, 13], diverged=True), 1000, -20.0) == -np.inf
 

@@ -100,6 +100,11 @@ class AgentRun:
         return len(self.returns)
 
     @property
+    def best_return(self) -> float:
+        """The highest real return of any training episode."""
+        return float(np.max(self.returns)) if self.returns else float("nan")
+
+    @property
     def mean_return(self) -> float:
         """Mean real return per training episode (the area under the training curve over its episodes)."""
         return float(np.mean(self.returns)) if self.returns else float("nan")

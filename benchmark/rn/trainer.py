@@ -7,15 +7,18 @@ stopping rule (mean real return of the last early_out_num episodes reaches the t
 An agent's fitness is
 
     -(real training steps until solved)                          when it solved (a value in [-B, 0));
-    -2 B + min(0, mean real training return - threshold)        when it did not (below every solved agent);
+    -2 B + min(0, best real training return - threshold)        when it did not (below every solved agent);
     -inf                                                         when its reward diverged (non-finite RN term)
                                                                  or its own update diverged.
 
 So NES ranks members by steps-to-solve, and an unsolved member still ranks above a worse unsolved one by the
-area under its real training curve (per episode): without that term every member of a mode that starts out
-unsolved (the exclusive modes on Cliff Walking) would tie and NES would walk at random. A member's fitness is
-the mean over its `agents_per_member` agents. NES shapes fitness by rank (`NESConfig.shaping`, default nes),
-so only the order matters for one agent per member.
+best real return of any of its training episodes: without that term every member of a mode that starts out
+unsolved (the exclusive modes on Cliff Walking) would tie and NES would walk at random. The best episode, not
+the mean one, because the mean is deceptive where exploring is costly: on Cliff Walking an RN whose agents walk
+in circles (-100 per episode) beats one whose agents explore, fall and sometimes reach the goal, and NES then
+settles on the circling (seen with the mean; the best episode rewards reaching the goal once). A member's
+fitness is the mean over its `agents_per_member` agents. NES shapes fitness by rank (`NESConfig.shaping`,
+default nes), so only the order matters for one agent per member.
 
 Unlike the SE trainer, the run does not stop when the task is solved (every member solves it from the start in
 the additive modes): it runs `iterations` iterations, and the RN written at the end is the *last* centre (the
@@ -139,7 +142,7 @@ def agent_fitness(run: AgentRun, budget_steps: int, threshold: float) -> float:
         return float("-inf")
     if run.solved:
         return -float(run.steps_to_solve)
-    return -2.0 * budget_steps + min(0.0, run.mean_return - threshold)
+    return -2.0 * budget_steps + min(0.0, run.best_return - threshold)
 
 
 def member_agents(run: RNRunConfig, iteration: int, n: int) -> list[list[tuple[object, int]]]:
