@@ -171,9 +171,11 @@ def _transition_histograms(run: Path, meta, out, episodes: int = 10) -> list[Pat
         columns = [c for c in data.columns if c != "source"]
         fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.2), squeeze=False)
         for ax, column in zip(axes[0], columns):
-            lo, hi = np.nanpercentile(data[data.source == "real"][column], [0.5, 99.5])
-            span = max(hi - lo, 1e-3)
-            clipped = data.assign(**{column: data[column].clip(lo - span, hi + span)})
+            finite = data[np.isfinite(data[column])]
+            ranges = finite.groupby("source")[column].quantile([0.01, 0.99]).unstack()  # outliers clipped
+            lo, hi = ranges[0.01].min(), ranges[0.99].max()
+            margin = max(hi - lo, 1e-3) * 0.05
+            clipped = finite.assign(**{column: finite[column].clip(lo - margin, hi + margin)})
             sns.histplot(data=clipped, x=column, hue="source", stat="density", common_norm=False, element="step",
                          bins=40, ax=ax, legend=ax is axes[0][-1])
         fig.suptitle(f"{setting_dir.name}: transitions of the real task, SE rollouts, SE on real inputs")
