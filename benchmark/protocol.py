@@ -13,8 +13,6 @@ import dataclasses
 import json
 import shutil
 import zlib
-from concurrent.futures import FIRST_COMPLETED, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from benchmark import io, rng
 from benchmark.agents.batched import AgentSpec
 from benchmark.agents.registry import get_agent_kind
 from benchmark.agents.sampling import sample_configs
+from benchmark.cells import run_cells
 from benchmark.engine import ENGINES, submit_chunk
 from benchmark.envs.synthetic import SEConfig
 from benchmark.envs.tasks import get_task
@@ -149,28 +148,13 @@ def run_protocol(config: ProtocolConfig, settings: list[Setting], out: Path, *, 
     executor = make_executor(workers, scheduler) if own_executor else executor
     total = len(settings) * config.num_envs * len(config.agents)
     bar = tqdm(total=total, initial=total - len(todo), disable=not progress, unit="cell", desc="transfer")
-    failures = io.read_json(out / FAILURES) if (out / FAILURES).exists() else {}
     try:
-        pending = {}
-        for setting, env_index, agent in todo:
-            future = _submit_cell(executor, config, setting, env_index, agent)
-            pending[future] = (setting, env_index, agent)
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                setting, env_index, agent = pending.pop(future)
-                name = _cell_path(out, setting.name, agent, env_index).stem
-                error = future.exception()
-                if error is not None and (not isinstance(error, Exception) or isinstance(error, BrokenProcessPool)):
-                    raise error
-                if error is not None:  # recorded, never turned into a score; the cell reruns on --resume
-                    failures[name] = f"{type(error).__name__}: {error}"
-                    io.write_json(out / FAILURES, failures)
-                    continue
-                failures.pop(name, None)
-                rows = _cell_rows(config, setting, env_index, agent, future.result())
-                io.write_json(_cell_path(out, setting.name, agent, env_index), {"rows": rows})
-                bar.update(1)
+        failures = run_cells(
+            executor, todo, submit=lambda cell: _submit_cell(executor, config, *cell),
+            write=lambda cell, outcomes: io.write_json(_cell_path(out, cell[0].name, cell[2], cell[1]),
+                                                       {"rows": _cell_rows(config, *cell, outcomes)}),
+            name=lambda cell: _cell_path(out, cell[0].name, cell[2], cell[1]).stem, failures_path=out / FAILURES,
+            workers=workers, on_done=lambda: bar.update(1))
     except BaseException:
         if own_executor:
             shutdown_now(executor)
@@ -180,7 +164,6 @@ def run_protocol(config: ProtocolConfig, settings: list[Setting], out: Path, *, 
             executor.shutdown()
     finally:
         bar.close()
-    io.write_json(out / FAILURES, failures) if failures else (out / FAILURES).unlink(missing_ok=True)
     frame = collect(out)
     if failures:
         raise RuntimeError(f"{len(failures)} cell(s) failed (see {out / FAILURES}); rerun with --resume")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import warnings
-from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from benchmark import io
+from benchmark.cells import run_cells
 from benchmark.errors import ConfigError, check_range
 from benchmark.objective import AgentBenchmark
 from benchmark.parallel import default_workers, make_executor, shutdown_now
@@ -84,17 +84,16 @@ def run_proxy_study(config: ProxyStudyConfig, ses: Path, out: Path, *, workers: 
     (out / "configs").mkdir(exist_ok=True)
     space = AgentBenchmark(config.task, config.agent).get_configuration_space(seed=config.seed)
     samples = [{k: plain(v) for k, v in dict(c).items()} for c in space.sample_configuration(config.configs)]
-    todo = [i for i in range(config.configs) if not (out / "configs" / f"config_{i:03d}.json").exists()]
+    todo = [i for i in range(config.configs) if not _config_path(out, i).exists()]
     workers = default_workers() if workers is None else workers
     executor = make_executor(workers)
     bar = tqdm(total=config.configs, initial=config.configs - len(todo), disable=not progress, unit="config",
                desc="proxy study")
     try:
-        futures = {executor.submit(_score_config, config, ses_list, i, samples[i]): i for i in todo}
-        for future in as_completed(futures):
-            row = future.result()
-            io.write_json(out / "configs" / f"config_{futures[future]:03d}.json", row)
-            bar.update(1)
+        failures = run_cells(
+            executor, todo, submit=lambda i: executor.submit(_score_config, config, ses_list, i, samples[i]),
+            write=lambda i, row: io.write_json(_config_path(out, i), row), name=lambda i: _config_path(out, i).stem,
+            failures_path=out / "failures.json", workers=workers, on_done=lambda: bar.update(1))
     except BaseException:
         shutdown_now(executor)
         raise
@@ -102,10 +101,16 @@ def run_proxy_study(config: ProxyStudyConfig, ses: Path, out: Path, *, workers: 
         executor.shutdown()
     finally:
         bar.close()
+    if failures:
+        raise RuntimeError(f"{len(failures)} configuration(s) failed (see {out / 'failures.json'}); rerun with --resume")
     rows = [io.read_json(p) for p in sorted((out / "configs").glob("config_*.json"))]
     frame = pd.DataFrame(rows)
     io.write_csv(out / "scores.csv", frame.assign(configuration=frame.configuration.map(lambda c: json.dumps(c, sort_keys=True))))
     return frame
+
+
+def _config_path(out: Path, index: int) -> Path:
+    return out / "configs" / f"config_{index:03d}.json"
 
 
 def _bootstrap(x: np.ndarray, y: np.ndarray, fn, resamples: int, seed: int) -> tuple[float, float]:
