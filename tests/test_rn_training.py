@@ -171,6 +171,21 @@ def test_tiny_rn_eval_writes_its_table_and_figures_and_resumes(tmp_path):
                     [_saved_rn(tmp_path)], out, progress=False, resume=True)
 
 
+def test_rn_eval_writes_each_cell_before_the_next_runs(tmp_path, monkeypatch):
+    from benchmark.rn import evaluate
+
+    out, seen, run_agents = tmp_path / "e", [], evaluate.run_agents
+
+    def spy(*args, **kwargs):
+        seen.append(len(list((out / evaluate.CELLS).glob("*.json"))))
+        return run_agents(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "run_agents", spy)
+    config = evaluate.RNEvalConfig(agents=("q_learning",), agents_count=3, max_episodes=2, icm=False)
+    evaluate.run_rn_eval(config, [], out, progress=False)
+    assert seen == [0, 1, 2]  # serial: a killed run loses at most the agent in progress
+
+
 def test_cli_train_rn_and_rn_eval(tmp_path, capsys):
     rn = tmp_path / "rn"
     assert main(["train-rn", "--iterations", "1", "--population", "1", "--max-episodes", "12", "--mode",

@@ -163,13 +163,18 @@ def run_rn_eval(config: RNEvalConfig, rn_dirs: list[Path | str], out: Path, *, w
     bar = tqdm(total=total, initial=total - len(todo), disable=not progress, unit="agent", desc="rn-eval")
     failures = io.read_json(out / FAILURES) if (out / FAILURES).exists() else {}
     try:
-        pending = {}
-        for setting, agent, k in todo:
-            agent_config, seed = specs[agent][k]
-            future = executor.submit(run_agents, config.task, [(setting.reward, agent_config, seed)],
-                                     config.test_episodes, not config.full_curves)
-            pending[future] = (setting, agent, k)
-        while pending:
+        pending, queue = {}, iter(todo)
+        in_flight = 1 if workers <= 1 else 2 * workers  # bounded: each cell is written as soon as it is done
+        while True:
+            for setting, agent, k in queue:
+                agent_config, seed = specs[agent][k]
+                future = executor.submit(run_agents, config.task, [(setting.reward, agent_config, seed)],
+                                         config.test_episodes, not config.full_curves)
+                pending[future] = (setting, agent, k)
+                if len(pending) >= in_flight:
+                    break
+            if not pending:
+                break
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 setting, agent, k = pending.pop(future)
