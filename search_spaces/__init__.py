@@ -14,6 +14,8 @@ _MODULES = {
     "dueling_ddqn": "search_spaces.dueling_ddqn",
     "se_cartpole": "search_spaces.se_cartpole",
     "se_acrobot": "search_spaces.se_acrobot",
+    "td3_discrete_varied": "search_spaces.td3_discrete_varied",
+    "td3_discrete": "search_spaces.td3_discrete",
     "q_learning_varied": "search_spaces.q_learning_varied",
     "sarsa_varied": "search_spaces.sarsa_varied",
 }
