@@ -110,8 +110,8 @@ def _curves(curves: pd.DataFrame, meta: dict, out: Path) -> list[Path]:
     fig, axes = plt.subplots(1, len(agents), figsize=(5.5 * len(agents), 4), squeeze=False)
     low = np.nanpercentile(curves.rolling_return, 10)
     for ax, agent in zip(axes[0], agents):
-        sns.lineplot(data=curves[curves.agent == agent], x="episode", y="rolling_return", hue="setting", hue_order=order,
-                     estimator="median", errorbar=("pi", 50), ax=ax)
+        sns.lineplot(data=curves[curves.agent == agent], x="episode", y="rolling_return", hue="setting",
+                     hue_order=order, estimator="median", errorbar=("pi", 50), ax=ax)
         ax.axhline(meta["task_solved"], color="grey", linestyle=":")
         top = max(curves.rolling_return.max(), meta["task_solved"])
         ax.set(title=agent, xlabel="training episode", ylim=(min(low, meta["task_solved"]) - 5, top + 0.05 * abs(top)),
