@@ -232,7 +232,7 @@ def _add_analyze(sub) -> None:
 
 
 def _cmd_analyze(args) -> int:
-    from analysis import proxy, sweep, transfer
+    from analysis import proxy, rn, sweep, transfer
     from analysis.nes_curves import plot_runs
     from benchmark import io
 
@@ -241,6 +241,8 @@ def _cmd_analyze(args) -> int:
     for run in args.runs:
         if transfer.is_protocol_run(run):
             paths += transfer.analyze_protocol(run, args.out)
+        elif rn.is_rn_eval(run):
+            paths += rn.analyze_rn_eval(run, args.out)
         elif proxy.is_proxy_study(run):
             paths += proxy.analyze_proxy_study(run, args.out)
         elif sweep.is_sweep(run):
@@ -248,7 +250,8 @@ def _cmd_analyze(args) -> int:
         elif (run / io.HISTORY).exists():
             nes_runs.append(run)
         else:
-            raise ConfigError(f"{run} is neither a train-se run ({io.HISTORY}), a transfer run nor a sweep")
+            raise ConfigError(f"{run} is none of: a train-se run ({io.HISTORY}), a transfer run, an rn-eval run, "
+                              "a proxy study, a sweep")
     if nes_runs:
         paths += plot_runs(nes_runs, args.out or nes_runs[0])
     for path in paths:
