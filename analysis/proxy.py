@@ -20,13 +20,17 @@ def is_proxy_study(path: Path) -> bool:
     return (Path(path) / STUDY_META).exists()
 
 
+def _ratio(value: float) -> str:
+    return "no real step used" if value == float("inf") else f"{value:.1f}x"
+
+
 def markdown_summary(summary: pd.DataFrame) -> str:
     lines = ["| proxy | Spearman [95% CI] | Kendall [95% CI] | cost ratio (real/proxy) | real-env steps ratio | regret |",
              "|---|---|---|---|---|---|"]
     for r in summary.itertuples():
         lines.append(f"| {r.proxy} ({LABELS[r.proxy]}) | {r.spearman:.2f} [{r.spearman_low:.2f}, {r.spearman_high:.2f}] | "
                      f"{r.kendall:.2f} [{r.kendall_low:.2f}, {r.kendall_high:.2f}] | {r.cost_ratio:.1f}x | "
-                     f"{r.real_env_steps_ratio:.1f}x | {r.regret:.1f} |")
+                     f"{_ratio(r.real_env_steps_ratio)} | {r.regret:.1f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -139,8 +139,8 @@ def study_summary(frame: pd.DataFrame, config: ProxyStudyConfig) -> pd.DataFrame
             row[name] = float(fn(score, real)[0])
             row[f"{name}_low"], row[f"{name}_high"] = _bootstrap(score, real, fn, config.bootstrap, config.seed)
         row["cost_ratio"] = float(frame.real_cost_s.sum() / frame[f"{proxy}_cost_s"].sum())
-        row["real_env_steps_ratio"] = float(frame.real_real_env_steps.sum() /
-                                            max(1, frame[f"{proxy}_real_env_steps"].sum()))
+        proxy_steps = frame[f"{proxy}_real_env_steps"].sum()  # 0 for the SE-only proxy: ratio infinite
+        row["real_env_steps_ratio"] = float(frame.real_real_env_steps.sum() / proxy_steps) if proxy_steps else np.inf
         chosen = int(np.argmax(score))
         row["chosen_config"] = int(frame.config_index.iloc[chosen])
         row["regret"] = float(real.max() - real[chosen])
