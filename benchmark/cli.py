@@ -224,6 +224,58 @@ def _cmd_proxy_study(args) -> int:
     return 0
 
 
+def _add_proxy_hpo(sub) -> None:
+    p = sub.add_parser("proxy-hpo", help="BOHB or random search training on the SE, the real task or both "
+                                         "(multi-fidelity) under a wall budget; incumbents scored on the real task")
+    p.add_argument("--task", default="CartPole-v0")
+    p.add_argument("--agent", default="ddqn")
+    p.add_argument("--ses", type=Path, help="SE set folder (needed for --environment se or multi)")
+    p.add_argument("--optimizer", choices=["bohb", "random"], default="bohb")
+    p.add_argument("--environment", choices=["se", "real", "multi"], default="se",
+                   help="multi: SEs below the top budget, the real task at it (bohb only)")
+    p.add_argument("--wall-budget", type=float, required=True, help="seconds; no evaluation starts after them")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--agents", type=int, default=1, help="agents per evaluation")
+    p.add_argument("--test-episodes", type=int, default=10)
+    p.add_argument("--min-budget", type=float, default=10.0, help="smallest max_episodes (bohb)")
+    p.add_argument("--max-budget", type=float, default=200.0, help="largest max_episodes (random: the only one)")
+    p.add_argument("--eta", type=float, default=3.0)
+    p.add_argument("--score-agents", type=int, default=3, help="real-task agents scoring each incumbent")
+    p.add_argument("--score-max-episodes", type=int, default=None, help="their episodes (default: --max-budget)")
+    p.add_argument("--compare", type=Path, nargs="*", default=None, metavar="RUN",
+                   help="only compare finished runs (figure + table into --out); runs nothing")
+    p.set_defaults(func=_cmd_proxy_hpo)
+
+
+def _cmd_proxy_hpo(args) -> int:
+    from analysis.proxy_hpo import analyze_proxy_hpo
+    from benchmark.hpo.launch import configure_logging
+    from benchmark.proxy_hpo import ProxyHPOConfig, run_proxy_hpo
+
+    if args.compare is not None:
+        paths = analyze_proxy_hpo(args.compare, args.out)
+        print((args.out / "proxy_hpo_summary.md").read_text())
+        print(f"table and figure: {', '.join(p.name for p in paths if p.suffix != '.pdf')} in {args.out}")
+        return 0
+    configure_logging()
+    config = ProxyHPOConfig(task=args.task, agent=args.agent, optimizer=args.optimizer, environment=args.environment,
+                            wall_budget_s=args.wall_budget, seed=args.seed, agents=args.agents,
+                            test_episodes=args.test_episodes, min_budget=args.min_budget, max_budget=args.max_budget,
+                            eta=args.eta, score_agents=args.score_agents, score_max_episodes=args.score_max_episodes)
+    summary = run_proxy_hpo(config, args.ses, args.out)
+    final = summary["final_incumbent"]
+    print(f"{summary['label']}: {summary['evaluations']} evaluations in {summary['wall_used_s']:.0f} s, "
+          f"{summary['real_env_steps']:,} real-env steps")
+    if final is None:
+        print("no evaluation finished within the wall budget")
+    else:
+        print(f"incumbent (since {final['wall_time_s']:.0f} s, proxy value {final['proxy_value']:.2f}): "
+              f"{json.dumps(final['config'], sort_keys=True)}")
+        print(f"its real-task score: {final['real_score']:.1f}")
+    return 0
+
+
 def _add_analyze(sub) -> None:
     p = sub.add_parser("analyze", help="tables and figures of train-se runs, transfer runs or sweeps")
     p.add_argument("runs", type=Path, nargs="+", help="train-se folders, a transfer --out folder or a sweep folder")
@@ -268,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_transfer(sub)
     _add_headline(sub)
     _add_proxy_study(sub)
+    _add_proxy_hpo(sub)
     _add_analyze(sub)
     from benchmark.hpo.cli import add_parsers as add_hpo_parsers
     from benchmark.rn.cli import add_parsers as add_rn_parsers

@@ -18,7 +18,8 @@ fidelity, function_value, cost, real-environment steps, wall-clock start/end sin
 Incumbent over time: walking the evaluations in the order they ended, the incumbent is the evaluation with the
 lowest function_value at the highest budget seen so far (so SE and real values are never compared in a multi
 run). A configuration that stays incumbent after a promotion to a higher budget keeps its row (the time it
-first became incumbent) with the higher budget's value. After the run, outside the wall budget, each distinct incumbent configuration is scored on the real task:
+first became incumbent) with the higher budget's value. After the run, outside the wall budget, each distinct
+incumbent configuration is scored on the real task:
 `objective_function(config, {"environment": "real", "agents": score_agents, "max_episodes": score_max_episodes},
 seed + 1)` (a seed the optimiser never saw, so a run on the real task gets no selection bonus);
 real_score = mean real test return (higher is better). Written to OUT/incumbents.csv; OUT/summary.json sums up.
@@ -251,7 +252,8 @@ def score_incumbents(config: ProxyHPOConfig, bench: AgentBenchmark, evaluations:
         used = evaluations[evaluations.t_end <= inc["wall_time_s"]]
         rows.append({**inc, "config": json.dumps(inc["config"], sort_keys=True),
                      "evaluations_so_far": int(len(used)), "real_env_steps_so_far": int(used.real_env_steps.sum()),
-                     "real_score": -float(r["function_value"]), "real_score_std": float(np.std(r["info"]["test_returns"])),
+                     "real_score": -float(r["function_value"]),
+                     "real_score_std": float(np.std(r["info"]["test_returns"])),
                      "scoring_cost_s": float(r["cost"])})
     columns = ["wall_time_s", "index", "config", "budget", "environment", "max_episodes", "proxy_value",
                "evaluations_so_far", "real_env_steps_so_far", "real_score", "real_score_std", "scoring_cost_s"]
