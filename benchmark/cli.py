@@ -233,7 +233,7 @@ def _add_proxy_hpo(sub) -> None:
     p.add_argument("--optimizer", choices=["bohb", "random"], default="bohb")
     p.add_argument("--environment", choices=["se", "real", "multi"], default="se",
                    help="multi: SEs below the top budget, the real task at it (bohb only)")
-    p.add_argument("--wall-budget", type=float, required=True, help="seconds; no evaluation starts after them")
+    p.add_argument("--wall-budget", type=float, help="seconds; no evaluation starts after them (required to run)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--agents", type=int, default=1, help="agents per evaluation")
@@ -258,6 +258,8 @@ def _cmd_proxy_hpo(args) -> int:
         print((args.out / "proxy_hpo_summary.md").read_text())
         print(f"table and figure: {', '.join(p.name for p in paths if p.suffix != '.pdf')} in {args.out}")
         return 0
+    if args.wall_budget is None:
+        raise ConfigError("proxy-hpo: --wall-budget is required (unless --compare)")
     configure_logging()
     config = ProxyHPOConfig(task=args.task, agent=args.agent, optimizer=args.optimizer, environment=args.environment,
                             wall_budget_s=args.wall_budget, seed=args.seed, agents=args.agents,
