@@ -74,6 +74,7 @@ def default_workers() -> int:
 
 def shutdown_now(executor: Executor) -> None:
     """Stop at once (error or Ctrl-C): cancel queued jobs and end local worker processes mid-job."""
-    executor.shutdown(wait=False, cancel_futures=True)
-    for process in list((getattr(executor, "_processes", None) or {}).values()):  # ProcessPoolExecutor only
+    processes = list((getattr(executor, "_processes", None) or {}).values())  # ProcessPoolExecutor only;
+    executor.shutdown(wait=False, cancel_futures=True)  # read before shutdown, which forgets them
+    for process in processes:
         process.terminate()

@@ -33,3 +33,17 @@ def test_ctrl_c_stops_promptly_and_resume_finishes(tmp_path):
     done = subprocess.run(_cmd(tmp_path, "--resume"), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "run" / io.SE_META).read_text())["iterations"] == 4
+
+
+def test_shutdown_now_ends_a_worker_that_is_mid_job():
+    from benchmark.parallel import make_executor, shutdown_now
+
+    executor = make_executor(2)
+    executor.submit(time.sleep, 60)
+    time.sleep(0.5)  # the job is running
+    processes = list(executor._processes.values())
+    start = time.time()
+    shutdown_now(executor)
+    for process in processes:
+        process.join(timeout=10)
+    assert time.time() - start < 5 and not any(p.is_alive() for p in processes)
