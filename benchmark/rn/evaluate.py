@@ -20,8 +20,6 @@ import dataclasses
 import json
 import shutil
 import zlib
-from concurrent.futures import FIRST_COMPLETED, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from benchmark import io, rng
 from benchmark.agents.icm import ICMConfig
 from benchmark.agents.registry import get_agent_kind
 from benchmark.agents.sampling import sample_configs
+from benchmark.cells import run_cells
 from benchmark.envs.reward import load_rn, make_env, task_limits
 from benchmark.errors import ConfigError, check_range
 from benchmark.parallel import make_executor, shutdown_now
@@ -161,35 +160,23 @@ def run_rn_eval(config: RNEvalConfig, rn_dirs: list[Path | str], out: Path, *, w
     executor = make_executor(workers) if own_executor else executor
     total = len(settings) * len(config.agents) * config.agents_count
     bar = tqdm(total=total, initial=total - len(todo), disable=not progress, unit="agent", desc="rn-eval")
-    failures = io.read_json(out / FAILURES) if (out / FAILURES).exists() else {}
+
+    def submit(cell):
+        setting, agent, k = cell
+        agent_config, seed = specs[agent][k]
+        return executor.submit(run_agents, config.task, [(setting.reward, agent_config, seed)],
+                               config.test_episodes, not config.full_curves)
+
+    def write(cell, runs):
+        setting, agent, k = cell
+        agent_config, seed = specs[agent][k]
+        io.write_json(_cell_path(out, setting.name, agent, k),
+                      {"row": _row(config, setting, agent, k, agent_config, seed, runs[0])})
+
     try:
-        pending, queue = {}, iter(todo)
-        in_flight = 1 if workers <= 1 else 2 * workers  # bounded: each cell is written as soon as it is done
-        while True:
-            for setting, agent, k in queue:
-                agent_config, seed = specs[agent][k]
-                future = executor.submit(run_agents, config.task, [(setting.reward, agent_config, seed)],
-                                         config.test_episodes, not config.full_curves)
-                pending[future] = (setting, agent, k)
-                if len(pending) >= in_flight:
-                    break
-            if not pending:
-                break
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                setting, agent, k = pending.pop(future)
-                path = _cell_path(out, setting.name, agent, k)
-                error = future.exception()
-                if error is not None and (not isinstance(error, Exception) or isinstance(error, BrokenProcessPool)):
-                    raise error
-                if error is not None:  # recorded, never turned into a score; the cell reruns on --resume
-                    failures[path.stem] = f"{type(error).__name__}: {error}"
-                    io.write_json(out / FAILURES, failures)
-                    continue
-                failures.pop(path.stem, None)
-                agent_config, seed = specs[agent][k]
-                io.write_json(path, {"row": _row(config, setting, agent, k, agent_config, seed, future.result()[0])})
-                bar.update(1)
+        failures = run_cells(executor, todo, submit=submit, write=write,
+                             name=lambda cell: _cell_path(out, cell[0].name, cell[1], cell[2]).stem,
+                             failures_path=out / FAILURES, workers=workers, on_done=lambda: bar.update(1))
     except BaseException:
         if own_executor:
             shutdown_now(executor)
@@ -199,7 +186,6 @@ def run_rn_eval(config: RNEvalConfig, rn_dirs: list[Path | str], out: Path, *, w
             executor.shutdown()
     finally:
         bar.close()
-    io.write_json(out / FAILURES, failures) if failures else (out / FAILURES).unlink(missing_ok=True)
     frame = collect(out)
     if failures:
         raise RuntimeError(f"{len(failures)} cell(s) failed (see {out / FAILURES}); rerun with --resume")
