@@ -18,7 +18,9 @@ def _cmd(tmp_path, *extra):
 
 def test_ctrl_c_stops_promptly_and_resume_finishes(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps(CONFIG))
-    proc = subprocess.Popen(_cmd(tmp_path), stderr=subprocess.PIPE, text=True)
+    # as in a terminal: Ctrl-C delivered (a background job, e.g. under CI, inherits SIGINT ignored)
+    proc = subprocess.Popen(_cmd(tmp_path), stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not (tmp_path / "run" / io.CHECKPOINT).exists():
         assert proc.poll() is None and time.time() < deadline, "no checkpoint was written"
