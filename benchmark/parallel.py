@@ -6,6 +6,8 @@ import multiprocessing
 import os
 import sys
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Iterator
 
 from benchmark.errors import ConfigError
 
@@ -78,3 +80,20 @@ def shutdown_now(executor: Executor) -> None:
     executor.shutdown(wait=False, cancel_futures=True)  # read before shutdown, which forgets them
     for process in processes:
         process.terminate()
+
+
+@contextmanager
+def executor_scope(executor: Executor | None, workers: int, scheduler: str | None = None) -> Iterator[Executor]:
+    """`executor` as given (the caller owns it), or a new one (make_executor) owned by this scope: shut down at
+    once (queued jobs cancelled, workers ended) on an error or Ctrl-C, after its jobs otherwise."""
+    if executor is not None:
+        yield executor
+        return
+    owned = make_executor(workers, scheduler)
+    try:
+        yield owned
+    except BaseException:
+        shutdown_now(owned)
+        raise
+    else:
+        owned.shutdown()

@@ -30,7 +30,7 @@ from benchmark.envs.synthetic import SEConfig
 from benchmark.envs.tasks import get_task
 from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.nets import flat_parameters
-from benchmark.parallel import default_workers, make_executor, shutdown_now
+from benchmark.parallel import default_workers, executor_scope
 from benchmark.se_sets import find_ses, set_label
 
 REAL = "real"
@@ -144,26 +144,15 @@ def run_protocol(config: ProtocolConfig, settings: list[Setting], out: Path, *, 
     todo = [(s, e, a) for e in range(config.num_envs) for s in settings for a in config.agents
             if not _cell_path(out, s.name, a, e).exists()]
     workers = default_workers() if workers is None else workers
-    own_executor = executor is None
-    executor = make_executor(workers, scheduler) if own_executor else executor
     total = len(settings) * config.num_envs * len(config.agents)
-    bar = tqdm(total=total, initial=total - len(todo), disable=not progress, unit="cell", desc="transfer")
-    try:
+    with executor_scope(executor, workers, scheduler) as pool, \
+            tqdm(total=total, initial=total - len(todo), disable=not progress, unit="cell", desc="transfer") as bar:
         failures = run_cells(
-            executor, todo, submit=lambda cell: _submit_cell(executor, config, *cell),
+            pool, todo, submit=lambda cell: _submit_cell(pool, config, *cell),
             write=lambda cell, outcomes: io.write_json(_cell_path(out, cell[0].name, cell[2], cell[1]),
                                                        {"rows": _cell_rows(config, *cell, outcomes)}),
             name=lambda cell: _cell_path(out, cell[0].name, cell[2], cell[1]).stem, failures_path=out / FAILURES,
             workers=workers, on_done=lambda: bar.update(1))
-    except BaseException:
-        if own_executor:
-            shutdown_now(executor)
-        raise
-    else:
-        if own_executor:
-            executor.shutdown()
-    finally:
-        bar.close()
     frame = collect(out)
     if failures:
         raise RuntimeError(f"{len(failures)} cell(s) failed (see {out / FAILURES}); rerun with --resume")

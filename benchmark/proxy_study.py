@@ -26,7 +26,7 @@ from benchmark import io
 from benchmark.cells import run_cells
 from benchmark.errors import ConfigError, check_range
 from benchmark.objective import AgentBenchmark
-from benchmark.parallel import default_workers, make_executor, shutdown_now
+from benchmark.parallel import default_workers, executor_scope
 from benchmark.se_sets import find_ses
 from search_spaces.tools import plain
 
@@ -86,21 +86,13 @@ def run_proxy_study(config: ProxyStudyConfig, ses: Path, out: Path, *, workers: 
     samples = [{k: plain(v) for k, v in dict(c).items()} for c in space.sample_configuration(config.configs)]
     todo = [i for i in range(config.configs) if not _config_path(out, i).exists()]
     workers = default_workers() if workers is None else workers
-    executor = make_executor(workers)
-    bar = tqdm(total=config.configs, initial=config.configs - len(todo), disable=not progress, unit="config",
-               desc="proxy study")
-    try:
+    with executor_scope(None, workers) as pool, \
+            tqdm(total=config.configs, initial=config.configs - len(todo), disable=not progress, unit="config",
+                 desc="proxy study") as bar:
         failures = run_cells(
-            executor, todo, submit=lambda i: executor.submit(_score_config, config, ses_list, i, samples[i]),
+            pool, todo, submit=lambda i: pool.submit(_score_config, config, ses_list, i, samples[i]),
             write=lambda i, row: io.write_json(_config_path(out, i), row), name=lambda i: _config_path(out, i).stem,
             failures_path=out / "failures.json", workers=workers, on_done=lambda: bar.update(1))
-    except BaseException:
-        shutdown_now(executor)
-        raise
-    else:
-        executor.shutdown()
-    finally:
-        bar.close()
     if failures:
         raise RuntimeError(f"{len(failures)} configuration(s) failed (see {out / 'failures.json'}); rerun with --resume")
     rows = [io.read_json(p) for p in sorted((out / "configs").glob("config_*.json"))]

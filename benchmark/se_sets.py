@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 from benchmark import io
 from benchmark.errors import ConfigError
 from benchmark.nes.trainer import RunConfig, train_se
-from benchmark.parallel import default_workers, make_executor, shutdown_now
+from benchmark.parallel import default_workers, executor_scope
 
 SET_META = "set.json"
 
@@ -30,24 +30,13 @@ def train_ses(run: RunConfig, out: Path, count: int, seed_start: int = 0, *, wor
     seeds = list(range(seed_start, seed_start + count))
     io.write_json(out / SET_META, {"run": run.to_dict(), "seeds": seeds, "versions": io.package_versions()})
     workers = default_workers() if workers is None else workers
-    own_executor = executor is None
-    executor = make_executor(workers, scheduler) if own_executor else executor
-    bar = tqdm(seeds, disable=not progress, unit="SE", desc=f"SE set {out.name}")
-    try:
+    with executor_scope(executor, workers, scheduler) as pool, \
+            tqdm(seeds, disable=not progress, unit="SE", desc=f"SE set {out.name}") as bar:
         for seed in bar:
             folder = se_folder(out, seed)
             if not (folder / io.SE_META).exists():
                 train_se(dataclasses.replace(run, seed=seed), folder, workers=workers, resume=True,
-                         progress=progress, executor=executor)
-    except BaseException:
-        if own_executor:
-            shutdown_now(executor)
-        raise
-    else:
-        if own_executor:
-            executor.shutdown()
-    finally:
-        bar.close()
+                         progress=progress, executor=pool)
     return [se_folder(out, s) for s in seeds]
 
 

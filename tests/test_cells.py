@@ -59,3 +59,19 @@ def test_an_interrupt_is_raised_not_recorded(tmp_path):
         run_cells(executor, [1], submit=lambda c: executor.submit(interrupted, c), write=lambda c, r: None,
                   name=str, failures_path=tmp_path / "f.json", workers=1)
     assert not (tmp_path / "f.json").exists()
+
+
+def test_executor_scope_owns_only_what_it_makes():
+    from benchmark.parallel import executor_scope
+
+    given = SerialExecutor()
+    with executor_scope(given, workers=2) as pool:
+        assert pool is given
+    with pytest.raises(RuntimeError), executor_scope(None, workers=2) as pool:
+        processes = None
+        pool.submit(pow, 2, 2).result()
+        processes = list(pool._processes.values())
+        raise RuntimeError("stop")
+    for process in processes:
+        process.join(timeout=10)
+    assert not any(p.is_alive() for p in processes)

@@ -34,7 +34,7 @@ from benchmark.agents.sampling import sample_configs
 from benchmark.cells import run_cells
 from benchmark.envs.reward import load_rn, make_env, task_limits
 from benchmark.errors import ConfigError, check_range
-from benchmark.parallel import make_executor, shutdown_now
+from benchmark.parallel import executor_scope
 from benchmark.rn.inner import ICM, REAL, AgentRun, RewardSetting, rn_setting, run_agents
 
 EVAL_META = "rn_eval.json"
@@ -156,16 +156,7 @@ def run_rn_eval(config: RNEvalConfig, rn_dirs: list[Path | str], out: Path, *, w
     specs = {agent: agent_specs(config, agent) for agent in config.agents}
     todo = [(s, a, k) for k in range(config.agents_count) for s in settings for a in config.agents
             if not _cell_path(out, s.name, a, k).exists()]
-    own_executor = executor is None
-    executor = make_executor(workers) if own_executor else executor
     total = len(settings) * len(config.agents) * config.agents_count
-    bar = tqdm(total=total, initial=total - len(todo), disable=not progress, unit="agent", desc="rn-eval")
-
-    def submit(cell):
-        setting, agent, k = cell
-        agent_config, seed = specs[agent][k]
-        return executor.submit(run_agents, config.task, [(setting.reward, agent_config, seed)],
-                               config.test_episodes, not config.full_curves)
 
     def write(cell, runs):
         setting, agent, k = cell
@@ -173,19 +164,18 @@ def run_rn_eval(config: RNEvalConfig, rn_dirs: list[Path | str], out: Path, *, w
         io.write_json(_cell_path(out, setting.name, agent, k),
                       {"row": _row(config, setting, agent, k, agent_config, seed, runs[0])})
 
-    try:
-        failures = run_cells(executor, todo, submit=submit, write=write,
+    with executor_scope(executor, workers) as pool, \
+            tqdm(total=total, initial=total - len(todo), disable=not progress, unit="agent", desc="rn-eval") as bar:
+
+        def submit(cell):
+            setting, agent, k = cell
+            agent_config, seed = specs[agent][k]
+            return pool.submit(run_agents, config.task, [(setting.reward, agent_config, seed)],
+                               config.test_episodes, not config.full_curves)
+
+        failures = run_cells(pool, todo, submit=submit, write=write,
                              name=lambda cell: _cell_path(out, cell[0].name, cell[1], cell[2]).stem,
                              failures_path=out / FAILURES, workers=workers, on_done=lambda: bar.update(1))
-    except BaseException:
-        if own_executor:
-            shutdown_now(executor)
-        raise
-    else:
-        if own_executor:
-            executor.shutdown()
-    finally:
-        bar.close()
     frame = collect(out)
     if failures:
         raise RuntimeError(f"{len(failures)} cell(s) failed (see {out / FAILURES}); rerun with --resume")
