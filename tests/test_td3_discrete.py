@@ -153,3 +153,15 @@ def test_tuning_space_samples_are_valid_configs():
     configs = [apply_config(TD3DiscreteConfig(), dict(s)) for s in space.sample_configuration(50)]
     assert all(isinstance(c, TD3DiscreteConfig) for c in configs)  # __post_init__ validated each
     assert {c.gumbel_hard for c in configs} == {True, False} and len({c.activation for c in configs}) == 3
+
+
+def test_td3_records_real_returns_on_a_reward_env():
+    from benchmark.envs.reward import RewardEnv, RNConfig, initial_rn_parameters, make_env
+
+    config = RNConfig(mode="plain_exclusive", hidden_size=4)
+    env = RewardEnv(make_env("CartPole-v0"), 5.0 * initial_rn_parameters(4, config, seed=1), config, gamma=0.99)
+    agent = TD3Discrete(4, 2, TD3DiscreteConfig(max_episodes=3, batch_size=8, hidden_size=8, init_episodes=1), seed=0)
+    result = agent.train(env, solved=None)
+    assert result.returns == [float(n) for n in result.lengths]  # CartPole pays 1 per step; the RN pays otherwise
+    returns, lengths = agent.evaluate_episodes(env, 2)
+    assert returns.tolist() == lengths.astype(float).tolist()

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 from benchmark import rng
+from benchmark.agents.rollout import greedy_episodes
+from benchmark.envs.reward import real_reward
 from benchmark.errors import check_choice, check_range
 from benchmark.nets import ACTIVATIONS, init_uniform_, mlp
 
@@ -205,7 +207,7 @@ class DDQN:
                 next_obs, reward, terminated, truncated, info = env.step(action)
                 buffer.add(obs, action, reward, next_obs, terminated)
                 # the recorded return (and the stopping rule) is the real one on a RewardEnv / ICMEnv
-                ep_return += float(info.get("real_reward", reward))
+                ep_return += real_reward(reward, info)
                 t, ep_len, obs = t + 1, ep_len + 1, next_obs
                 if learning:
                     if not self._update(buffer, updates):
@@ -246,13 +248,4 @@ class DDQN:
 
     def evaluate_episodes(self, env: gym.Env, episodes: int) -> tuple[np.ndarray, np.ndarray]:
         """Greedy test returns (real, see the module docstring) and episode lengths."""
-        returns, lengths = np.zeros(episodes), np.zeros(episodes, np.int64)
-        for k in range(episodes):
-            obs, _ = env.reset(seed=rng.seed_value(self.key, rng.Stream.TEST_RESET, k))
-            done = False
-            while not done:
-                obs, reward, terminated, truncated, info = env.step(self.act(obs))
-                returns[k] += float(info.get("real_reward", reward))
-                lengths[k] += 1
-                done = terminated or truncated
-        return returns, lengths
+        return greedy_episodes(env, self.act, self.key, episodes)

@@ -23,6 +23,8 @@ import numpy as np
 
 from benchmark import rng
 from benchmark.agents.ddqn import TrainResult, should_stop
+from benchmark.agents.rollout import greedy_episodes
+from benchmark.envs.reward import real_reward
 from benchmark.errors import check_range
 
 __all__ = ["TabularConfig", "QLearningConfig", "SARSAConfig", "QLearning", "SARSA", "TrainResult"]
@@ -124,7 +126,7 @@ class _Tabular:
             while True:
                 next_obs, reward, terminated, truncated, info = env.step(action)
                 ep_len += 1
-                ep_return += float(info.get("real_reward", reward))
+                ep_return += real_reward(reward, info)
                 truncated = truncated or ep_len >= limit
                 s, s2 = int(obs), int(next_obs)
                 # the behaviour action of the next step (counter t + 1): SARSA picks it before its update and
@@ -157,17 +159,7 @@ class _Tabular:
     def evaluate_episodes(self, env: gym.Env, episodes: int,
                           max_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Greedy test returns (real) and episode lengths; an episode ends at the limit (see `train`)."""
-        limit = _episode_limit(env, max_steps)
-        returns, lengths = np.zeros(episodes), np.zeros(episodes, np.int64)
-        for k in range(episodes):
-            obs, _ = env.reset(seed=rng.seed_value(self.key, rng.Stream.TEST_RESET, k))
-            done = False
-            while not done:
-                obs, reward, terminated, truncated, info = env.step(self.act(obs))
-                returns[k] += float(info.get("real_reward", reward))
-                lengths[k] += 1
-                done = terminated or truncated or lengths[k] >= limit
-        return returns, lengths
+        return greedy_episodes(env, self.act, self.key, episodes, _episode_limit(env, max_steps))
 
 
 class QLearning(_Tabular):

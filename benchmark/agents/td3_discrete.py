@@ -36,6 +36,8 @@ import torch
 
 from benchmark import rng
 from benchmark.agents.ddqn import ReplayBuffer, TrainResult, buffer_capacity, should_stop
+from benchmark.agents.rollout import greedy_episodes
+from benchmark.envs.reward import real_reward
 from benchmark.errors import check_choice, check_range
 from benchmark.nets import ACTIVATION_FNS, ACTIVATIONS, init_uniform_, linear_layers, mlp
 
@@ -212,9 +214,10 @@ class TD3Discrete:
             ep_return, ep_len, learning = 0.0, 0, result.episodes >= cfg.init_episodes
             while True:
                 action = self._train_action(obs, t, eps)
-                next_obs, reward, terminated, truncated, _ = env.step(action)
+                next_obs, reward, terminated, truncated, info = env.step(action)
                 buffer.add(obs, action, reward, next_obs, terminated)
-                t, ep_len, ep_return, obs = t + 1, ep_len + 1, ep_return + float(reward), next_obs
+                # the recorded return (and the stopping rule) is the real one on a RewardEnv, as in DDQN
+                t, ep_len, ep_return, obs = t + 1, ep_len + 1, ep_return + real_reward(reward, info), next_obs
                 if learning:
                     if not self._update(buffer, updates):
                         result.diverged = True
@@ -272,14 +275,5 @@ class TD3Discrete:
         return self.evaluate_episodes(env, episodes)[0]
 
     def evaluate_episodes(self, env: gym.Env, episodes: int) -> tuple[np.ndarray, np.ndarray]:
-        """Greedy test returns and episode lengths."""
-        returns, lengths = np.zeros(episodes), np.zeros(episodes, np.int64)
-        for k in range(episodes):
-            obs, _ = env.reset(seed=rng.seed_value(self.key, rng.Stream.TEST_RESET, k))
-            done = False
-            while not done:
-                obs, reward, terminated, truncated, _ = env.step(self.act(obs))
-                returns[k] += float(reward)
-                lengths[k] += 1
-                done = terminated or truncated
-        return returns, lengths
+        """Greedy test returns (real, as DDQN's) and episode lengths."""
+        return greedy_episodes(env, self.act, self.key, episodes)
