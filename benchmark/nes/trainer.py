@@ -145,22 +145,37 @@ def train_se(run: RunConfig, out: Path, *, workers: int | None = None, resume: b
     return state
 
 
+def load_checkpoint(out: Path, run, from_dict) -> RunState | None:
+    """The state of the run in `out` for --resume (None when it has no checkpoint yet).
+
+    `from_dict` rebuilds the stored run config (RunConfig.from_dict, RNRunConfig.from_dict); a run started with
+    another configuration is refused (raising the iteration limit is allowed), as is a limit below the
+    iterations already done.
+    """
+    if not (out / io.CHECKPOINT).exists():
+        return None
+    tensors, meta = io.load_tensors(out / io.CHECKPOINT)
+    if meta is None or "run" not in meta:
+        raise ConfigError(f"checkpoint {out / io.CHECKPOINT} has no run metadata")
+    try:
+        stored = from_dict(meta["run"])
+    except (TypeError, KeyError):
+        raise ConfigError(f"--resume: the checkpoint in {out} is not one of a {type(run).__name__} run") from None
+    if dataclasses.replace(stored, iterations=run.iterations) != run:  # raising the limit is allowed
+        raise ConfigError(f"--resume: the run in {out} was started with a different configuration; "
+                          f"stored: {json.dumps(meta['run'], default=str)}")
+    s = meta["state"]
+    if run.iterations < s["iteration"]:
+        raise ConfigError(f"--resume: iterations={run.iterations} is below the {s['iteration']} "
+                          f"iterations the run in {out} has already done")
+    return RunState(s["iteration"], tensors["centre"].numpy(), tensors["best_centre"].numpy(), s["best_score"],
+                    s["best_iteration"], s["history"], s["elapsed_s"], s["real_steps"], s["solved"])
+
+
 def _load_or_start(run: RunConfig, out: Path, resume: bool) -> RunState:
-    if resume and (out / io.CHECKPOINT).exists():
-        tensors, meta = io.load_tensors(out / io.CHECKPOINT)
-        if meta is None or "run" not in meta:
-            raise ConfigError(f"checkpoint {out / io.CHECKPOINT} has no run metadata")
-        stored = RunConfig.from_dict(meta["run"])
-        if dataclasses.replace(stored, iterations=run.iterations) != run:  # raising the limit is allowed
-            raise ConfigError(f"--resume: the run in {out} was started with a different configuration; "
-                              f"stored: {json.dumps(meta['run'])}")
-        if run.iterations < meta["state"]["iteration"]:
-            raise ConfigError(f"--resume: iterations={run.iterations} is below the {meta['state']['iteration']} "
-                              f"iterations the run in {out} has already done")
-        s = meta["state"]
-        return RunState(s["iteration"], tensors["centre"].numpy(), tensors["best_centre"].numpy(),
-                        s["best_score"], s["best_iteration"], s["history"], s["elapsed_s"], s["real_steps"],
-                        s["solved"])
+    state = load_checkpoint(out, run, RunConfig.from_dict) if resume else None
+    if state is not None:
+        return state
     task = get_task(run.task)
     centre = initial_se_parameters(task, run.se, rng.child_seeds(run.seed, 1, 0)[0]).double().numpy()
     return RunState(0, centre, centre.copy(), -np.inf, -1, [], 0.0, 0)

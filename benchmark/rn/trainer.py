@@ -48,7 +48,7 @@ from benchmark.envs.reward import (RewardEnv, RewardMode, RNConfig, initial_rn_p
                                    save_rn, task_limits)
 from benchmark.errors import ConfigError, check_range
 from benchmark.nes.strategy import NESConfig, NESStrategy
-from benchmark.nes.trainer import RunState, _checkpoint
+from benchmark.nes.trainer import RunState, _checkpoint, load_checkpoint
 from benchmark.parallel import make_executor, shutdown_now
 from benchmark.rn.inner import AgentRun, rn_setting, run_agents
 
@@ -233,23 +233,9 @@ def train_rn(run: RNRunConfig, out: Path, *, workers: int = 1, resume: bool = Fa
 
 
 def _load_or_start(run: RNRunConfig, out: Path, resume: bool) -> RunState:
-    if resume and (out / io.CHECKPOINT).exists():
-        tensors, meta = io.load_tensors(out / io.CHECKPOINT)
-        if meta is None or "run" not in meta:
-            raise ConfigError(f"checkpoint {out / io.CHECKPOINT} has no run metadata")
-        try:
-            stored = RNRunConfig.from_dict(meta["run"])
-        except (TypeError, KeyError):
-            raise ConfigError(f"--resume: {out} does not hold a reward-network run") from None
-        if dataclasses.replace(stored, iterations=run.iterations) != run:  # raising the limit is allowed
-            raise ConfigError(f"--resume: the run in {out} was started with a different configuration; "
-                              f"stored: {json.dumps(meta['run'], default=str)}")
-        s = meta["state"]
-        if run.iterations < s["iteration"]:
-            raise ConfigError(f"--resume: iterations={run.iterations} is below the {s['iteration']} "
-                              f"iterations the run in {out} has already done")
-        return RunState(s["iteration"], tensors["centre"].numpy(), tensors["best_centre"].numpy(),
-                        s["best_score"], s["best_iteration"], s["history"], s["elapsed_s"], s["real_steps"])
+    state = load_checkpoint(out, run, RNRunConfig.from_dict) if resume else None
+    if state is not None:
+        return state
     obs_dim, info_dim = rn_dims(make_env(run.task), run.rn)
     centre = initial_rn_parameters(obs_dim, run.rn, rng.child_seeds(run.seed, 1, 0)[0], info_dim).double().numpy()
     return RunState(0, centre, centre.copy(), -np.inf, -1, [], 0.0, 0)
