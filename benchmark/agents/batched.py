@@ -32,7 +32,13 @@ class AgentSpec:
 
 
 class BatchedEnv(Protocol):
-    """N environment copies stepped together (numpy in, numpy out)."""
+    """N environment copies stepped together (numpy in, numpy out).
+
+    `step` returns (next obs, reward, terminated, truncated) or, for an environment whose agents learn from a
+    reward other than the real one (`benchmark.envs.reward.BatchedRewardEnv`), a fifth array: the real reward.
+    The engine records returns of the real reward (training curve, stopping rule, test returns), as the scalar
+    agents do with info["real_reward"]; without a fifth array the reward is the real one (real task, SE).
+    """
 
     n: int
 
@@ -40,9 +46,15 @@ class BatchedEnv(Protocol):
 
     def observation(self) -> np.ndarray: ...
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]: ...
 
     def select(self, idx: np.ndarray) -> None: ...
+
+
+def step_env(env: BatchedEnv, actions: np.ndarray) -> tuple[np.ndarray, ...]:
+    """One step of `env`: (next obs, reward to learn from, terminated, truncated, real reward)."""
+    out = env.step(actions)
+    return tuple(out) if len(out) == 5 else (*out, out[1])
 
 
 class BatchedQ:
@@ -261,7 +273,7 @@ class _Lockstep:
         explore = rng.uniform(keys, rng.Stream.EXPLORE_COIN, self.t) < self.eps
         random_action = rng.integers(keys, rng.Stream.EXPLORE_ACTION, self.t, 0, task.n_actions)
         action = np.where(explore, random_action, greedy)
-        next_obs, reward, terminated, truncated = self.env.step(action)
+        next_obs, reward, terminated, truncated, real = step_env(self.env, action)
 
         idx = np.flatnonzero(alive)
         row = np.concatenate([self.obs[idx], next_obs[idx], action[idx, None], reward[idx, None],
@@ -271,7 +283,7 @@ class _Lockstep:
         self.size[idx] = np.minimum(self.size[idx] + 1, self.caps[idx])
         self.t[idx] += 1
         self.ep_len[idx] += 1
-        self.ep_return[idx] += reward[idx]
+        self.ep_return[idx] += real[idx]  # the recorded return is the real one (see BatchedEnv)
 
         diverged = np.zeros(len(alive), bool)
         active = alive & self.learning
@@ -354,8 +366,8 @@ def train_batched(task: Task, env: BatchedEnv, specs: list[AgentSpec],
 @torch.no_grad()
 def evaluate_batched(task: Task, q: BatchedQ, seeds: list[int], episodes: int,
                      env: BatchedEnv | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy test returns and lengths [M, episodes] of every member, all at once: on the real task, or on
-    `env` (M * episodes copies, member-major: copy i * episodes + e is member i's episode e)."""
+    """Greedy test returns (real, see BatchedEnv) and lengths [M, episodes] of every member, all at once: on the
+    real task, or on `env` (M * episodes copies, member-major: copy i * episodes + e is member i's episode e)."""
     m = q.m
     env = BatchedTask(task, m * episodes) if env is None else env
     keys = [rng.member_key(s) for s in seeds]
@@ -367,8 +379,8 @@ def evaluate_batched(task: Task, q: BatchedQ, seeds: list[int], episodes: int,
     with np.errstate(all="ignore"):  # finished copies keep stepping (masked) and may leave the valid range
         while running.any():
             action = q.forward(q.theta, torch.from_numpy(obs).view(m, episodes, -1)).max(1).indices.reshape(-1)
-            obs, reward, terminated, truncated = env.step(action.numpy())
-            returns += np.where(running, reward, 0.0)
+            obs, _, terminated, truncated, real = step_env(env, action.numpy())
+            returns += np.where(running, real, 0.0)
             lengths += running
             running &= ~(terminated | truncated)
     return returns.reshape(m, episodes), lengths.reshape(m, episodes)

@@ -42,6 +42,10 @@ Documented choices (and where they differ from the paper's code, automl/learning
 - **Real reward.** Every step's info holds ``real_reward`` (the wrapped environment's reward), so agents report
   and stopping rules use the real return while they learn from the shaped one.
 
+`BatchedRewardEnv` is N RewardEnvs of a task with vectorised dynamics (CartPole, Acrobot) as one batched
+computation per step (stacked per-copy parameters and gammas), for the lockstep engine (`benchmark.rn.batched`);
+it computes what RewardEnv computes for every mode (tested step for step).
+
 Files: an RN is stored like an SE (`benchmark.io.save_se`: se.safetensors + se.json) with metadata
 ``{"kind": "reward_network", "task": ..., "architecture": asdict(RNConfig), "gamma": ..., ...}``; `load_rn`
 reads it back as a RewardEnv.
@@ -59,7 +63,8 @@ import torch
 from torch import nn
 
 from benchmark.errors import ConfigError, check_choice, check_range
-from benchmark.nets import ACTIVATIONS, flat_parameters, init_uniform_, load_flat_parameters, mlp
+from benchmark.nets import (ACTIVATION_FNS, ACTIVATIONS, flat_parameters, init_uniform_, linear_layers,
+                            load_flat_parameters, mlp)
 
 
 class RewardMode(str, enum.Enum):
@@ -193,18 +198,39 @@ def _half_cheetah_info(obs) -> np.ndarray:
     return np.array([obs[8]], np.float32)
 
 
+def _cartpole_info_batch(obs: np.ndarray) -> np.ndarray:
+    """`_cartpole_info` of every row of obs [N, 4] (the same float64 arithmetic, bit for bit)."""
+    o = np.asarray(obs, np.float32).astype(np.float64)
+    return np.stack([np.abs(o[:, 0]) / 2.4, np.abs(o[:, 2]) / (12 * 2 * np.pi / 360)], axis=1).astype(np.float32)
+
+
+def _acrobot_info_batch(obs: np.ndarray) -> np.ndarray:
+    """`_acrobot_info` of every row of obs [N, 6] (the same float32 arithmetic, bit for bit)."""
+    o = np.asarray(obs, np.float32)
+    c1, s1, c2, s2 = o[:, 0], o[:, 1], o[:, 2], o[:, 3]
+    return ((-c1 - (c1 * c2 - s1 * s2)) / np.float32(2.0))[:, None].astype(np.float32)
+
+
 @dataclass(frozen=True)
 class InfoFeatures:
     """A task's info vector: a fixed function of the observation."""
 
     dim: int
     fn: Callable[[object], np.ndarray]
+    batch: Callable[[np.ndarray], np.ndarray] | None = None
+    """fn of every row of an observation array [N, ...] at once, equal to fn row by row (None: row by row)."""
+
+    def of_rows(self, obs: np.ndarray) -> np.ndarray:
+        """Info vectors [N, dim] of the observations obs [N, ...]."""
+        if self.batch is not None:
+            return self.batch(obs)
+        return np.stack([self.fn(o) for o in obs]).astype(np.float32).reshape(len(obs), self.dim)
 
 
 INFO_FEATURES: dict[str, InfoFeatures] = {
     "CliffWalking": InfoFeatures(3, _cliff_info),
-    "CartPole": InfoFeatures(2, _cartpole_info),
-    "Acrobot": InfoFeatures(1, _acrobot_info),
+    "CartPole": InfoFeatures(2, _cartpole_info, _cartpole_info_batch),
+    "Acrobot": InfoFeatures(1, _acrobot_info, _acrobot_info_batch),
     "MountainCarContinuous": InfoFeatures(3, _mountain_car_info),
     "MountainCar": InfoFeatures(3, _mountain_car_info),
     "HalfCheetah": InfoFeatures(1, _half_cheetah_info),
@@ -389,6 +415,115 @@ class RewardEnv(gym.Wrapper):
         shaped = (float(reward) + term) if self.mode.additive else term
         self._obs = next_obs
         return next_obs, shaped, terminated, truncated, {**info, "real_reward": float(reward), "rn_diverged": bad}
+
+
+class BatchedRewardEnv:
+    """N RewardEnvs of one real task stepped together (the batched engine's BatchedEnv; numpy in, numpy out).
+
+    Copy i is RewardEnv(task, parameters[i], config, gammas[i]) on a copy of the real task's vectorised dynamics
+    (`benchmark.envs.tasks.BatchedTask`, equal to gymnasium step for step): the same reward for every mode, the
+    same terminal-potential rule and the same divergence rule (a non-finite network term counts as 0). The
+    copies may hold different parameter vectors and gammas (different NES members and agents); all networks
+    are evaluated as one stacked computation per step. `step` returns the real reward as a fifth array, so the
+    lockstep engine records real returns while the agents learn from the shaped reward.
+
+    `diverged[i]` (indexed by the original copy, kept through `select`) latches like
+    `benchmark.rn.inner.DivergenceLatch`: a step of copy i within an episode gave a non-finite network term.
+    Steps of a copy past its episode's end (masked copies of finished members keep stepping until compacted)
+    do not count.
+    """
+
+    def __init__(self, task, config: RNConfig, parameters, gammas):
+        from benchmark.envs.tasks import BatchedTask
+
+        self.task, self.config, self.mode = task, config, config.reward_mode
+        params = torch.as_tensor(np.asarray(parameters), dtype=torch.float32)
+        if params.ndim != 2:
+            raise ConfigError(f"RN parameters must be one row per copy, [N, D]; got shape {tuple(params.shape)}")
+        self.n = params.shape[0]
+        self.gamma = np.broadcast_to(np.asarray(gammas, np.float64), (self.n,)).copy()
+        for g in self.gamma:
+            check_range("gamma", float(g), 0.0, 1.0)
+        self.base = BatchedTask(task, self.n)
+        self.info = info_features(task.name) if self.mode.uses_info else None
+        net = rn_network(task.obs_dim, config, self.info.dim if self.info else 0)
+        if params.shape[1] != parameter_count(net):
+            raise ConfigError(f"RN parameter vectors have {params.shape[1]} entries; mode {self.mode.value!r} on "
+                              f"{task.name} needs {parameter_count(net)}")
+        self.layers: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+        offset = 0
+        for layer in linear_layers(net):  # parameters_to_vector order: weight, then bias, layer by layer
+            out_f, in_f = layer.weight.shape
+            w = params[:, offset:offset + out_f * in_f].reshape(self.n, out_f, in_f).transpose(1, 2).contiguous()
+            offset += out_f * in_f
+            b = None
+            if layer.bias is not None:
+                b = params[:, offset:offset + out_f].reshape(self.n, 1, out_f).contiguous()
+                offset += out_f
+            self.layers.append((w, b))
+        self.activation = ACTIVATION_FNS[config.activation]
+        self.rows = np.arange(self.n)  # original copy index of each row
+        self.diverged = np.zeros(self.n, bool)
+        self.ended = np.ones(self.n, bool)  # the copy's episode has ended (or never started): steps are masked
+
+    def reset(self, idx: np.ndarray, seeds: list[int]) -> None:
+        self.base.reset(idx, seeds)
+        self.ended[idx] = False
+
+    def observation(self) -> np.ndarray:
+        return self.base.observation()
+
+    def select(self, idx: np.ndarray) -> None:
+        """Keep only copies `idx` (in that order)."""
+        self.base.select(idx)
+        self.n = self.base.n
+        rows = torch.from_numpy(np.asarray(idx))
+        self.layers = [(w[rows], None if b is None else b[rows]) for w, b in self.layers]
+        self.gamma, self.rows, self.ended = self.gamma[idx], self.rows[idx], self.ended[idx]
+
+    def network_input(self, obs: np.ndarray) -> np.ndarray:
+        """x(obs) [++ info(obs)] of every row of obs [N, obs_dim] (weighted_info: info(obs) alone)."""
+        x = np.asarray(obs, np.float32)
+        if self.info is None:
+            return x
+        info = self.info.of_rows(x)
+        return np.concatenate([x, info], axis=1) if self.mode.learned_network else info
+
+    @torch.no_grad()
+    def values(self, obs: np.ndarray) -> np.ndarray:
+        """Network outputs [N, K] (float64 copies of float32 outputs) of observations obs [N, K, obs_dim]; row i
+        goes through copy i's network."""
+        n, k, d = obs.shape
+        x = torch.from_numpy(self.network_input(obs.reshape(n * k, d)).reshape(n, k, -1))
+        for i, (w, b) in enumerate(self.layers):
+            x = torch.bmm(x, w) if b is None else torch.baddbmm(b, x, w)
+            if i < len(self.layers) - 1:
+                x = self.activation(x)
+        return x[:, :, 0].double().numpy()
+
+    def shaping(self, obs: np.ndarray, next_obs: np.ndarray, terminated: np.ndarray) -> np.ndarray:
+        """RewardEnv.shaping of every copy's transition (non-finite entries left as they are)."""
+        if self.mode is RewardMode.REAL:
+            return np.zeros(len(obs))
+        if self.mode.potential:
+            phi = self.values(np.stack([obs, next_obs], axis=1))
+            next_phi = np.where(terminated, 0.0, phi[:, 1])
+            with np.errstate(over="ignore", invalid="ignore"):
+                return self.gamma * next_phi - phi[:, 0]
+        return self.values(next_obs[:, None])[:, 0]
+
+    def step(self, actions: np.ndarray):
+        """Step every copy; returns (obs, shaped reward, terminated, truncated, real reward), arrays of length N."""
+        obs = self.base.observation()
+        next_obs, reward, terminated, truncated = self.base.step(actions)
+        with np.errstate(all="ignore"):  # masked copies may have left the valid range
+            term = self.shaping(obs, next_obs, terminated)
+        bad = ~np.isfinite(term)
+        self.diverged[self.rows[bad & ~self.ended]] = True
+        term = np.where(bad, 0.0, term)
+        self.ended |= terminated | truncated
+        shaped = reward + term if self.mode.additive else term
+        return next_obs, shaped, terminated, truncated, reward
 
 
 def real_reward(reward: float, info: dict) -> float:

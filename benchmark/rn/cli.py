@@ -31,6 +31,8 @@ def _add_train_rn(sub) -> None:
     p.add_argument("--vary-hp", action="store_true", help="agents sample their hyperparameters (varied space)")
     p.add_argument("--config", type=Path, help="JSON file with RNRunConfig fields (nes/rn/agent_config sections)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (1: serial, in this process)")
+    p.add_argument("--engine", choices=["batched", "scalar"], default=None,
+                   help="batched (default): DDQN agents on CartPole/Acrobot train in lockstep; scalar: one at a time")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true")
@@ -52,7 +54,8 @@ def rn_run_from_args(args):
             raise ConfigError(f"--config: unknown field(s) {sorted(set(base) - known)}; known: {sorted(known)}")
     base.update(task=args.task, mode=args.mode, agent=args.agent, iterations=args.iterations, seed=args.seed)
     base["vary_hp"] = base.get("vary_hp", False) or args.vary_hp
-    for flag, field in (("max_episodes", "max_episodes"), ("agents_per_member", "agents_per_member")):
+    for flag, field in (("max_episodes", "max_episodes"), ("agents_per_member", "agents_per_member"),
+                        ("engine", "engine")):
         if getattr(args, flag) is not None:
             base[field] = getattr(args, flag)
     nes = {**RNRunConfig().to_dict()["nes"], **base.get("nes", {}), "population": args.population}
@@ -101,6 +104,8 @@ def _add_rn_eval(sub) -> None:
                    help="end training at the threshold (cheaper; curves end there) instead of the full budget")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--engine", choices=["batched", "scalar"], default="batched",
+                   help="batched: DDQN agents on CartPole/Acrobot train in lockstep; scalar: one at a time")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--resume", action="store_true", help="continue the run in --out; finished cells are kept")
     p.add_argument("--quiet", action="store_true")
@@ -114,7 +119,7 @@ def _cmd_rn_eval(args) -> int:
     config = RNEvalConfig(task=args.task, agents=tuple(a for a in args.agents.split(",") if a),
                           agents_count=args.agents_count, max_episodes=args.max_episodes,
                           test_episodes=args.test_episodes, vary_hp=args.vary_hp, icm=not args.no_icm,
-                          full_curves=not args.stop_at_solved, seed=args.seed)
+                          full_curves=not args.stop_at_solved, seed=args.seed, engine=args.engine)
     run_rn_eval(config, args.rns, args.out, workers=args.workers, resume=args.resume, progress=not args.quiet)
     paths = analyze_rn_eval(args.out)
     print((args.out / "rn_summary.md").read_text())

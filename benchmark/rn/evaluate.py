@@ -10,7 +10,9 @@ curves cover the same episodes; the solve point (the first episode at which the 
 early_out_num episodes reaches the threshold) is what the real-task stopping rule would have stopped at.
 
 One (setting, agent kind, agent index) is a *cell*; each finished cell is written at once to OUT/cells/, so a
-killed run resumes without redoing it (like `benchmark.protocol`). Outputs: OUT/rn_eval.json (config,
+killed run resumes without redoing it (like `benchmark.protocol`). With engine batched, the DDQN cells of one
+(setting, agent kind) on CartPole/Acrobot train in lockstep as one job per worker and are written when that job
+ends; a killed run redoes the jobs in progress. Outputs: OUT/rn_eval.json (config,
 settings), OUT/rns/<label>/ (copies of the RN files and their NES history), OUT/rn_agents.csv (one row per
 agent), OUT/rn_curves.csv (one row per training episode); `analysis.rn` makes the tables and figures.
 """
@@ -32,8 +34,9 @@ from benchmark.agents.icm import ICMConfig
 from benchmark.agents.registry import get_agent_kind
 from benchmark.agents.sampling import sample_configs
 from benchmark.cells import run_cells
+from benchmark.engine import ENGINES
 from benchmark.envs.reward import load_rn, make_env, task_limits
-from benchmark.errors import ConfigError, check_range
+from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.parallel import executor_scope
 from benchmark.rn.inner import ICM, REAL, AgentRun, RewardSetting, rn_setting, run_agents
 
@@ -68,9 +71,14 @@ class RNEvalConfig:
     """Train for the whole budget (False: stop at the threshold, cheaper; same solve points)."""
     seed: int = 0
     """Root seed of agent seeds and hyperparameter samples."""
+    engine: str = "batched"
+    """batched: the DDQN / Dueling DDQN cells of one (setting, agent kind) on a task with vectorised dynamics
+    train in lockstep, one job per worker (`benchmark.rn.batched`); ICM, other agents and tasks, and scalar: one
+    cell per job, one agent at a time. An evaluation written before this field existed ran scalar."""
 
     def __post_init__(self):
         task_limits(self.task)
+        check_choice("engine", self.engine, ENGINES)
         if not self.agents:
             raise ConfigError("agents: name at least one agent")
         for name in self.agents:
@@ -158,28 +166,53 @@ def run_rn_eval(config: RNEvalConfig, rn_dirs: list[Path | str], out: Path, *, w
             if not _cell_path(out, s.name, a, k).exists()]
     total = len(settings) * len(config.agents) * config.agents_count
 
-    def write(cell, runs):
-        setting, agent, k = cell
-        agent_config, seed = specs[agent][k]
-        io.write_json(_cell_path(out, setting.name, agent, k),
-                      {"row": _row(config, setting, agent, k, agent_config, seed, runs[0])})
+    jobs = _jobs(config, todo, specs, workers)
+    _drop_stale_failures(out / FAILURES)
+
+    def name(job) -> str:
+        return ",".join(_cell_path(out, setting.name, agent, k).stem for setting, agent, k in job)
 
     with executor_scope(executor, workers) as pool, \
             tqdm(total=total, initial=total - len(todo), disable=not progress, unit="agent", desc="rn-eval") as bar:
 
-        def submit(cell):
-            setting, agent, k = cell
-            agent_config, seed = specs[agent][k]
-            return pool.submit(run_agents, config.task, [(setting.reward, agent_config, seed)],
-                               config.test_episodes, not config.full_curves)
+        def submit(job):
+            agents = [(setting.reward, *specs[agent][k]) for setting, agent, k in job]
+            return pool.submit(run_agents, config.task, agents, config.test_episodes, not config.full_curves,
+                               config.engine)
 
-        failures = run_cells(pool, todo, submit=submit, write=write,
-                             name=lambda cell: _cell_path(out, cell[0].name, cell[1], cell[2]).stem,
-                             failures_path=out / FAILURES, workers=workers, on_done=lambda: bar.update(1))
+        def write(job, runs):
+            for (setting, agent, k), run in zip(job, runs):
+                agent_config, seed = specs[agent][k]
+                io.write_json(_cell_path(out, setting.name, agent, k),
+                              {"row": _row(config, setting, agent, k, agent_config, seed, run)})
+                bar.update(1)
+
+        failures = run_cells(pool, jobs, submit=submit, write=write, name=name, failures_path=out / FAILURES,
+                             workers=workers)
     frame = collect(out)
     if failures:
         raise RuntimeError(f"{len(failures)} cell(s) failed (see {out / FAILURES}); rerun with --resume")
     return frame
+
+
+def _jobs(config: RNEvalConfig, todo: list[tuple], specs: dict, workers: int) -> list[tuple]:
+    """The executor jobs of the unfinished cells, each a tuple of cells: with engine batched, the lockstep cells
+    of one (setting, agent kind) split into one job per worker (at most); every other cell a job of its own."""
+    from benchmark.rn.batched import lockstep_job
+
+    groups: dict[tuple, list] = {}
+    for cell in todo:
+        setting, agent, k = cell
+        batched = config.engine == "batched" and lockstep_job(config.task, setting.reward, specs[agent][k][0])
+        groups.setdefault((setting.name, agent) if batched else (setting.name, agent, k), []).append(cell)
+    return [tuple(group[i] for i in part) for group in groups.values()
+            for part in np.array_split(np.arange(len(group)), max(1, min(workers, len(group))))]
+
+
+def _drop_stale_failures(path: Path) -> None:
+    """Forget the failures of an earlier call: every unfinished cell runs again (and is recorded again if it
+    fails), and with engine batched a job's name (its cells) may differ from the earlier call's."""
+    path.unlink(missing_ok=True)
 
 
 def _row(config: RNEvalConfig, setting: EvalSetting, agent: str, k: int, agent_config, seed: int,
@@ -209,7 +242,8 @@ def _write_or_check_meta(out: Path, config: RNEvalConfig, settings: list[EvalSet
     path = out / EVAL_META
     if resume and path.exists():
         stored = io.read_json(path)
-        if stored["config"] != json.loads(json.dumps(meta["config"])) or stored["settings"] != meta["settings"]:
+        stored_config = {"engine": "scalar", **stored["config"]}  # written before the engine field: scalar
+        if stored_config != json.loads(json.dumps(meta["config"])) or stored["settings"] != meta["settings"]:
             raise ConfigError(f"--resume: the evaluation in {out} was started with another configuration or other "
                               f"settings; stored: {json.dumps(stored['config'])}, settings {list(stored['settings'])}")
         return

@@ -148,8 +148,18 @@ def run_agent(task: str, setting: RewardSetting, config, seed: int, test_episode
 
 
 def run_agents(task: str, jobs: list[tuple[RewardSetting, object, int]], test_episodes: int,
-               stop_at_solved: bool = True) -> list[AgentRun]:
-    """run_agent for each (setting, config, seed) in turn: one executor job."""
+               stop_at_solved: bool = True, engine: str = "scalar") -> list[AgentRun]:
+    """run_agent for each (setting, config, seed): one executor job. engine scalar: one agent after another;
+    batched: the DDQN / Dueling DDQN agents on the real reward or an RN of a vectorised task train in lockstep,
+    the others one after another (`benchmark.rn.batched`); the records are the same either way."""
+    from benchmark.engine import ENGINES
+    from benchmark.errors import check_choice
+
+    check_choice("engine", engine, ENGINES)
+    if engine == "batched":
+        from benchmark.rn.batched import run_agents_batched
+
+        return run_agents_batched(task, jobs, test_episodes, stop_at_solved)
     return [run_agent(task, s, c, seed, test_episodes, stop_at_solved) for s, c, seed in jobs]
 
 

@@ -25,6 +25,10 @@ the additive modes): it runs `iterations` iterations, and the RN written at the 
 objective is noisy, so the best-scoring centre would mostly select a lucky agent); the best-scoring centre and
 its iteration are kept in the checkpoint and the metadata.
 
+Engines (`RNRunConfig.engine`): batched (default) trains the DDQN / Dueling DDQN agents of a worker's members in
+lockstep on a task with vectorised dynamics (`benchmark.rn.batched`; the same AgentRun records as scalar, tested);
+scalar trains one agent at a time. Tabular agents, other tasks and ICM always take the scalar path.
+
 Files in OUT, as for SEs: checkpoint.safetensors (centre, best centre; JSON metadata with the run config and
 state), history.csv (one row per iteration), and at the end the RN as se.safetensors + se.json
 (`benchmark.envs.reward.save_rn`, kind reward_network).
@@ -44,9 +48,10 @@ from tqdm.auto import tqdm
 from benchmark import io, rng
 from benchmark.agents.registry import get_agent_kind, kind_of
 from benchmark.agents.sampling import sample_configs
+from benchmark.engine import ENGINES
 from benchmark.envs.reward import (RewardEnv, RewardMode, RNConfig, initial_rn_parameters, make_env, rn_dims,
                                    save_rn, task_limits)
-from benchmark.errors import ConfigError, check_range
+from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.nes.strategy import NESConfig, NESStrategy
 from benchmark.nes.trainer import RunState, _checkpoint, load_checkpoint
 from benchmark.parallel import make_executor, shutdown_now
@@ -88,9 +93,14 @@ class RNRunConfig:
     """Outer loop (default: the paper's Cliff Walking settings)."""
     rn: RNConfig | None = None
     """RN architecture; None: RNConfig's defaults with this run's mode (if given, its mode must be `mode`)."""
+    engine: str = "batched"
+    """batched: DDQN / Dueling DDQN agents on a task with vectorised dynamics (benchmark.envs.tasks.TASKS) train
+    in lockstep (`benchmark.rn.batched`); other agents and tasks, and scalar: one agent at a time (the reference).
+    A checkpoint written before this field existed ran scalar."""
 
     def __post_init__(self):
         task_limits(self.task)
+        check_choice("engine", self.engine, ENGINES)
         mode = getattr(self.mode, "value", self.mode)
         if mode == RewardMode.REAL.value:
             raise ConfigError("mode='real' has no parameters to learn; choose one of "
@@ -166,7 +176,7 @@ def evaluate_members(run: RNRunConfig, params: np.ndarray, agents: list[list[tup
     jobs = [[(rn_setting(run.rn, params[i]), c, s) for c, s in agents[i]] for i in range(len(params))]
     chunks = [list(c) for c in np.array_split(np.arange(len(params)), max(1, min(workers, len(params))))]
     futures = [(chunk, executor.submit(run_agents, run.task, [j for i in chunk for j in jobs[i]],
-                                       run.test_episodes)) for chunk in chunks]
+                                       run.test_episodes, True, run.engine)) for chunk in chunks]
     out: list[list[AgentRun]] = [[] for _ in params]
     k = run.agents_per_member
     for chunk, future in futures:
@@ -233,7 +243,8 @@ def train_rn(run: RNRunConfig, out: Path, *, workers: int = 1, resume: bool = Fa
 
 
 def _load_or_start(run: RNRunConfig, out: Path, resume: bool) -> RunState:
-    state = load_checkpoint(out, run, RNRunConfig.from_dict) if resume else None
+    # a checkpoint written before RNRunConfig had an engine ran the scalar path
+    state = load_checkpoint(out, run, lambda d: RNRunConfig.from_dict({"engine": "scalar", **d})) if resume else None
     if state is not None:
         return state
     obs_dim, info_dim = rn_dims(make_env(run.task), run.rn)
