@@ -54,6 +54,15 @@ def integers(key, stream: int, counter, index, high) -> np.ndarray:
     return np.minimum((u * np.asarray(high)).astype(np.int64), np.asarray(high, dtype=np.int64) - 1)
 
 
+def normal(key, stream: int, counter, index=0) -> np.ndarray:
+    """Standard normal floats (Box-Muller on the two 32-bit halves of one 64-bit draw), so a normal uses up the
+    same single (counter, index) slot as a uniform: keep the indices of uniforms and normals apart."""
+    b = bits(key, stream, counter, index)
+    u1 = ((b >> np.uint64(32)).astype(np.float64) + 0.5) * (1.0 / 4294967296.0)  # (0, 1): log is finite
+    u2 = (b & np.uint64(0xFFFFFFFF)).astype(np.float64) * (1.0 / 4294967296.0)
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
 def seed_value(key, stream: int, counter, index=0) -> int:
     """A non-negative 63-bit integer seed (for gymnasium resets and torch generators)."""
     return int(bits(key, stream, counter, index) >> np.uint64(1))

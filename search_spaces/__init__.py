@@ -18,6 +18,8 @@ _MODULES = {
     "td3_discrete": "search_spaces.td3_discrete",
     "q_learning_varied": "search_spaces.q_learning_varied",
     "sarsa_varied": "search_spaces.sarsa_varied",
+    "ppo_varied": "search_spaces.ppo_varied",
+    "td3_varied": "search_spaces.td3_varied",
 }
 """Space name -> module defining `build(seed: int | None) -> ConfigurationSpace`."""
 

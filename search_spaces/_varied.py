@@ -1,5 +1,6 @@
-"""The paper's varied-HP rule for network agents, shared by `ddqn_varied` and `td3_discrete_varied`: lr, batch
-size and hidden size log-uniform in [x/3, 3x] around the defaults, hidden layers in x+-1 (at least 1)."""
+"""The paper's varied-HP rule for network agents, shared by `ddqn_varied`, `td3_discrete_varied`, `ppo_varied`
+and `td3_varied`: lr, batch size and hidden size log-uniform in [x/3, 3x] around the defaults, hidden layers in
+x+-1 (at least 1)."""
 from __future__ import annotations
 
 import ConfigSpace as CS

@@ -70,7 +70,7 @@ def test_existing_run_is_kept_and_resume_checks_the_config(tmp_path):
     ({"rn": RNConfig(mode="plain_additive")}, "differs from mode"),
     ({"agent_config": SARSAConfig(max_episodes=100)}, "not a config of agent='q_learning'"),
     ({"agent_config": QLearningConfig(max_episodes=7)}, "agent_config.max_episodes=7 differs"),
-    ({"agent": "ppo"}, "agent='ppo' is not a known agent"),
+    ({"agent": "a2c"}, "agent='a2c' is not a known agent"),
     ({"task": "MountainCarContinuous-v0", "agent": "ddqn"}, "continuous action space"),
     ({"iterations": 0}, "iterations=0 is out of range"),
 ])

@@ -144,13 +144,14 @@ class QNetwork(nn.Module):
 
 
 class ReplayBuffer:
-    """A ring buffer of transitions (numpy arrays)."""
+    """A ring buffer of transitions (numpy arrays). Actions are integers (action_dim 0, discrete agents) or
+    float32 vectors of action_dim entries (continuous agents)."""
 
-    def __init__(self, capacity: int, obs_dim: int):
+    def __init__(self, capacity: int, obs_dim: int, action_dim: int = 0):
         self.capacity, self.size, self.ptr = capacity, 0, 0
         self.obs = np.zeros((capacity, obs_dim), np.float32)
         self.next_obs = np.zeros((capacity, obs_dim), np.float32)
-        self.action = np.zeros(capacity, np.int64)
+        self.action = np.zeros((capacity, action_dim), np.float32) if action_dim else np.zeros(capacity, np.int64)
         self.reward = np.zeros(capacity, np.float32)
         self.done = np.zeros(capacity, np.float32)
 

@@ -1,14 +1,21 @@
 """Agent registry: name -> base config, varied-HP search space, and whether the lockstep engine trains it.
 
 A config's type says which agent it belongs to (DDQNConfig -> DDQN, its `dueling` flag -> Dueling DDQN,
-TD3DiscreteConfig -> discrete TD3); `make_agent` builds the scalar agent for any registered config.
+TD3DiscreteConfig -> discrete TD3); `make_agent` builds the scalar agent for any registered config and checks
+that the kind can act in the task's action space (Discrete, Box or both).
 """
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
 
+import gymnasium as gym
+import numpy as np
+
 from benchmark.errors import ConfigError
+
+DISCRETE, BOX = "discrete", "box"
+"""Names of the action-space types an agent kind can act in."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,8 @@ class AgentKind:
     """True: the lockstep engine trains it (benchmark.agents.batched); False: always the scalar agent."""
     overrides: tuple[tuple[str, object], ...] = ()
     """Fields that set this kind apart from the config class's defaults (e.g. dueling=True)."""
+    action_spaces: tuple[str, ...] = (DISCRETE,)
+    """Action-space types the agent acts in: discrete (gymnasium Discrete) and/or box (gymnasium Box)."""
 
     def config_type(self) -> type:
         return getattr(importlib.import_module(self.module), self.config_class)
@@ -41,6 +50,8 @@ AGENTS: dict[str, AgentKind] = {k.name: k for k in (
               "td3_discrete_varied", False),
     AgentKind("q_learning", "benchmark.agents.tabular", "QLearningConfig", "QLearning", "q_learning_varied", False),
     AgentKind("sarsa", "benchmark.agents.tabular", "SARSAConfig", "SARSA", "sarsa_varied", False),
+    AgentKind("ppo", "benchmark.agents.ppo", "PPOConfig", "PPO", "ppo_varied", False, action_spaces=(DISCRETE, BOX)),
+    AgentKind("td3", "benchmark.agents.td3", "TD3Config", "TD3", "td3_varied", False, action_spaces=(BOX,)),
 )}
 
 
@@ -58,8 +69,24 @@ def kind_of(config) -> AgentKind:
     raise ConfigError(f"no registered agent takes a {type(config).__name__}")
 
 
-def make_agent(obs_dim: int, n_actions: int, config, seed: int):
-    """The scalar agent of `config`'s kind."""
+def action_space_type(space: gym.Space) -> str:
+    """discrete or box: the type name of a gymnasium action space (ConfigError for any other)."""
+    if isinstance(space, gym.spaces.Discrete):
+        return DISCRETE
+    if isinstance(space, gym.spaces.Box):
+        return BOX
+    raise ConfigError(f"agents act in a Discrete or Box action space, not {space}")
+
+
+def make_agent(obs_dim: int, actions: int | gym.Space, config, seed: int):
+    """The scalar agent of `config`'s kind for `actions`: the task's action space, or the action count of a
+    Discrete one. Agents are built as ``Agent(obs_dim, n_actions, config, seed)`` for a Discrete space and
+    ``Agent(obs_dim, box_space, config, seed)`` for a Box; a kind that cannot act in the space is refused."""
     kind = kind_of(config)
+    space = gym.spaces.Discrete(int(actions)) if isinstance(actions, (int, np.integer)) else actions
+    space_type = action_space_type(space)
+    if space_type not in kind.action_spaces:
+        raise ConfigError(f"agent={kind.name!r} acts in {' or '.join(kind.action_spaces)} action spaces; "
+                          f"this task's is {space}")
     agent_class = getattr(importlib.import_module(kind.module), kind.agent_class)
-    return agent_class(obs_dim, n_actions, config, seed)
+    return agent_class(obs_dim, int(space.n) if space_type == DISCRETE else space, config, seed)

@@ -137,7 +137,7 @@ def run_agent(task: str, setting: RewardSetting, config, seed: int, test_episode
     start = time.perf_counter()
     limit, threshold = task_limits(task)
     env = DivergenceLatch(training_env(task, setting, float(config.gamma), seed))
-    agent = make_agent(state_dim(env.observation_space), int(env.action_space.n), config, seed)
+    agent = make_agent(state_dim(env.observation_space), env.action_space, config, seed)
     result = agent.train(env, solved=threshold if stop_at_solved else float("inf"), max_steps=limit)
     point = solve_point(result.returns, result.lengths, threshold, config.early_out_num)
     returns, lengths = agent.evaluate_episodes(make_env(task), test_episodes)
