@@ -71,7 +71,8 @@ def test_existing_run_is_kept_and_resume_checks_the_config(tmp_path):
     ({"agent_config": SARSAConfig(max_episodes=100)}, "not a config of agent='q_learning'"),
     ({"agent_config": QLearningConfig(max_episodes=7)}, "agent_config.max_episodes=7 differs"),
     ({"agent": "a2c"}, "agent='a2c' is not a known agent"),
-    ({"task": "MountainCarContinuous-v0", "agent": "ddqn"}, "continuous action space"),
+    ({"task": "MountainCarContinuous-v0", "agent": "ddqn"},
+     "agent='ddqn' acts in discrete action spaces, but task='MountainCarContinuous-v0' has a box one"),
     ({"iterations": 0}, "iterations=0 is out of range"),
 ])
 def test_bad_config_names_the_field(changes, message):

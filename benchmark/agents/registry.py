@@ -78,6 +78,17 @@ def action_space_type(space: gym.Space) -> str:
     raise ConfigError(f"agents act in a Discrete or Box action space, not {space}")
 
 
+def check_agent_fits_task(agent: str, task: str, action_space) -> None:
+    """ConfigError naming agent and task when the agent kind cannot act in the task's action space (ddqn on
+    MountainCarContinuous-v0, td3 on CartPole-v0)."""
+    kind = get_agent_kind(agent)
+    space_type = action_space_type(action_space)
+    if space_type not in kind.action_spaces:
+        fits = sorted(k.name for k in AGENTS.values() if space_type in k.action_spaces)
+        raise ConfigError(f"agent={agent!r} acts in {' or '.join(kind.action_spaces)} action spaces, but "
+                          f"task={task!r} has a {space_type} one ({action_space}); agents for it: {fits}")
+
+
 def make_agent(obs_dim: int, actions: int | gym.Space, config, seed: int):
     """The scalar agent of `config`'s kind for `actions`: the task's action space, or the action count of a
     Discrete one. Agents are built as ``Agent(obs_dim, n_actions, config, seed)`` for a Discrete space and

@@ -20,7 +20,8 @@ def _add_train_rn(sub) -> None:
     p.add_argument("--task", default="CliffWalking-v1")
     p.add_argument("--mode", default="potential_additive",
                    choices=[m.value for m in RewardMode if m is not RewardMode.REAL])
-    p.add_argument("--agent", default="q_learning", help="inner-loop agent kind (q_learning, sarsa, ddqn, ...)")
+    p.add_argument("--agent", default="q_learning",
+                   help="inner-loop agent kind (q_learning, sarsa, ddqn, td3, ppo, ...; it must fit the task's actions)")
     p.add_argument("--iterations", type=int, default=50, help="NES iterations (a fixed number)")
     p.add_argument("--population", type=int, default=16, help="NES noise directions P (2P+1 RNs scored/iteration)")
     p.add_argument("--noise-std", type=float, default=None, help="NES noise (default: the config's, 0.1)")

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from benchmark import io, rng
 from benchmark.agents.icm import ICMConfig
-from benchmark.agents.registry import get_agent_kind
+from benchmark.agents.registry import check_agent_fits_task, get_agent_kind
 from benchmark.agents.sampling import sample_configs
 from benchmark.cells import run_cells
 from benchmark.engine import ENGINES
@@ -81,8 +81,9 @@ class RNEvalConfig:
         check_choice("engine", self.engine, ENGINES)
         if not self.agents:
             raise ConfigError("agents: name at least one agent")
+        action_space = make_env(self.task).action_space
         for name in self.agents:
-            get_agent_kind(name)
+            check_agent_fits_task(name, self.task, action_space)
         check_range("agents_count", self.agents_count, 1, 10_000, integer=True)
         check_range("max_episodes", self.max_episodes, 1, 10**7, integer=True)
         check_range("test_episodes", self.test_episodes, 1, 10_000, integer=True)

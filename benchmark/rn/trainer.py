@@ -20,6 +20,17 @@ settles on the circling (seen with the mean; the best episode rewards reaching t
 fitness is the mean over its `agents_per_member` agents. NES shapes fitness by rank (`NESConfig.shaping`,
 default nes), so only the order matters for one agent per member.
 
+Continuous-action tasks (MountainCarContinuous-v0, HalfCheetah-v5) use the same fitness with td3 or ppo agents
+(the agent kind must act in the task's action space, `benchmark.agents.registry.check_agent_fits_task`). On
+MountainCarContinuous (limit 999 steps, threshold 90, the paper's and gymnasium's; B = 99,900 steps at the
+default 100 episodes) an episode that reaches the goal pays +100 minus 0.1 x the squared actions and ends early,
+so steps-to-solve rewards both learning in fewer episodes and reaching the goal faster; TD3 with the real reward
+solves in 25-53 episodes (16k-42k steps, README), well inside the budget, so in the additive modes NES compares
+steps. An unsolved agent's term min(0, best return - 90) separates agents that never reached the goal (their
+returns are -0.1 x the summed squared actions, at most 0, so a term of -90 or below) from those that did (a best
+return of 80-95, a term near 0); agents whose best episode reached 90 without the 10-episode mean doing so tie.
+HalfCheetah never terminates: every episode is 1000 steps, steps-to-solve is 1000 x episodes-to-solve.
+
 Unlike the SE trainer, the run does not stop when the task is solved (every member solves it from the start in
 the additive modes): it runs `iterations` iterations, and the RN written at the end is the *last* centre (the
 objective is noisy, so the best-scoring centre would mostly select a lucky agent); the best-scoring centre and
@@ -46,7 +57,7 @@ import torch
 from tqdm.auto import tqdm
 
 from benchmark import io, rng
-from benchmark.agents.registry import get_agent_kind, kind_of
+from benchmark.agents.registry import check_agent_fits_task, get_agent_kind, kind_of
 from benchmark.agents.sampling import sample_configs
 from benchmark.engine import ENGINES
 from benchmark.envs.reward import (RewardEnv, RewardMode, RNConfig, initial_rn_parameters, make_env, rn_dims,
@@ -66,7 +77,8 @@ class RNRunConfig:
     """One RN training run."""
 
     task: str = "CliffWalking-v1"
-    """Real task (`benchmark.envs.reward.task_limits`: CliffWalking-v1, MountainCarContinuous-v0, the SE tasks)."""
+    """Real task (`benchmark.envs.reward.task_limits`: CliffWalking-v1, MountainCarContinuous-v0, HalfCheetah-v5
+    (mujoco extra), the SE tasks)."""
     mode: str = RewardMode.POTENTIAL_ADDITIVE.value
     """RewardMode value of the RN (any mode with parameters; `real` has nothing to learn)."""
     iterations: int = 50
@@ -77,7 +89,8 @@ class RNRunConfig:
     """Agents draw their hyperparameters from the agent kind's varied space (search_spaces/<kind>_varied)."""
     agent: str = "q_learning"
     """Agent kind of the inner loop (benchmark.agents.registry.AGENTS): q_learning or sarsa on Cliff Walking,
-    ddqn on CartPole."""
+    ddqn on CartPole, td3 or ppo on MountainCarContinuous and HalfCheetah; it must act in the task's action
+    space (Discrete or Box), else a ConfigError names both."""
     agent_config: object = None
     """The agent's config (the kind's config class); None: the kind's defaults with max_episodes."""
     max_episodes: int = 100
@@ -128,9 +141,7 @@ class RNRunConfig:
         object.__setattr__(self, "agent_config", config)
         env = make_env(self.task)
         rn_dims(env, self.rn)  # the task has the info vector the mode needs
-        if not hasattr(env.action_space, "n"):
-            raise ConfigError(f"task={self.task!r} has a continuous action space; the RN trainer's agents "
-                              "(q_learning, sarsa, ddqn) need discrete actions")
+        check_agent_fits_task(self.agent, self.task, env.action_space)
 
     @property
     def budget_steps(self) -> int:
