@@ -12,7 +12,6 @@ from benchmark.agents.sampling import sample_configs
 from benchmark.envs.reward import RewardEnv, RNConfig, initial_rn_parameters, make_env
 from benchmark.envs.tasks import get_task
 from benchmark.errors import ConfigError
-from benchmark.rn import inner
 from benchmark.rn.inner import RewardSetting, run_agent
 from search_spaces import get_space
 
@@ -95,31 +94,11 @@ def test_same_seed_same_training_continuous_and_actions_in_bounds():
     assert run(1)[0].returns != r1.returns
 
 
-class _NanEnv(gym.Env):
-    """Observations and rewards that turn NaN after a few steps."""
-
-    observation_space = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
-
-    def __init__(self, action_space):
-        self.action_space = action_space
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return np.zeros(4, np.float32), {}
-
-    def step(self, action):
-        self.t += 1
-        bad = self.t > 3
-        obs = np.full(4, np.nan if bad else 0.1, np.float32)
-        return obs, float("nan") if bad else 1.0, False, self.t >= 50, {}
-
-
 @pytest.mark.parametrize("actions", [2, gym.spaces.Box(-1.0, 1.0, (2,), np.float32)])
-def test_non_finite_observations_and_rewards_set_diverged_without_crashing(actions):
+def test_non_finite_observations_and_rewards_set_diverged_without_crashing(nan_env, actions):
     agent = PPO(4, actions, TINY, 2)
     before = _params(agent)
-    result = agent.train(_NanEnv(gym.spaces.Discrete(2) if actions == 2 else actions), solved=None, max_steps=50)
+    result = agent.train(nan_env(gym.spaces.Discrete(2) if actions == 2 else actions), solved=None, max_steps=50)
     assert result.diverged and result.episodes == 1 and result.steps == 4  # stopped at the first NaN output
     assert torch.equal(before, _params(agent))  # no update was applied
 
@@ -185,37 +164,14 @@ def test_ppo_records_real_returns_on_a_reward_env():
     assert returns.tolist() == lengths.astype(float).tolist()
 
 
-class _RealReturns(gym.Wrapper):
-    """Records the real return of every episode (it sits under the RewardEnv)."""
-
-    log: list[list[float]] = []
-
-    def reset(self, **kwargs):
-        self.log.append([])
-        return self.env.reset(**kwargs)
-
-    def step(self, action):
-        out = self.env.step(action)
-        self.log[-1].append(float(out[1]))
-        return out
-
-
-def test_run_agent_with_ppo_on_a_continuous_reward_env(monkeypatch):
+def test_run_agent_with_ppo_on_a_continuous_reward_env(real_envs):
     """run_agent builds PPO for MountainCarContinuous's Box actions; its records are real returns."""
-    made = []
-
-    def make(task):
-        made.append(_RealReturns(make_env(task)))
-        made[-1].log = []
-        return made[-1]
-
-    monkeypatch.setattr(inner, "make_env", make)
     rn = RNConfig(mode="potential_additive_info", hidden_size=4)
     params = 50.0 * initial_rn_parameters(2, rn, seed=0, info_dim=3).numpy()  # a loud RN term
     run = run_agent(MOUNTAIN_CAR, RewardSetting("rn", rn, params), PPOConfig(max_episodes=2), seed=0,
                     test_episodes=1)
-    train_log, test_log = made[0].log, made[1].log
-    assert isinstance(made[0].env, gym.wrappers.TimeLimit)  # the real env, under the RewardEnv
+    train_log, test_log = real_envs[0].log, real_envs[1].log
+    assert isinstance(real_envs[0].env, gym.wrappers.TimeLimit)  # the real env, under the RewardEnv
     assert run.lengths == [len(ep) for ep in train_log] == [999, 999] and run.train_steps == 1998
     np.testing.assert_allclose(run.returns, [sum(ep) for ep in train_log], rtol=1e-9)
     np.testing.assert_allclose(run.test_returns, [sum(ep) for ep in test_log], rtol=1e-9)

@@ -14,7 +14,6 @@ from benchmark.envs import reward
 from benchmark.envs.reward import RewardEnv, RNConfig, initial_rn_parameters, load_rn, make_env, save_rn, task_limits
 from benchmark.errors import ConfigError
 from benchmark.nes.strategy import NESConfig
-from benchmark.rn import inner
 from benchmark.rn.evaluate import RNEvalConfig, run_rn_eval
 from benchmark.rn.inner import AgentRun, RewardSetting, run_agent
 from benchmark.rn.trainer import RNRunConfig, agent_fitness, train_rn
@@ -129,24 +128,7 @@ def test_a_missing_mujoco_is_a_config_error_naming_the_extra(monkeypatch):
         make_env("HalfCheetah-v5")
 
 
-class _RealReturns(gym.Wrapper):
-    """Logs the reward of every step of the wrapped (real) environment."""
-
-    def __init__(self, env):
-        super().__init__(env)
-        self.log: list[list[float]] = []
-
-    def reset(self, **kwargs):
-        self.log.append([])
-        return self.env.reset(**kwargs)
-
-    def step(self, action):
-        out = self.env.step(action)
-        self.log[-1].append(float(out[1]))
-        return out
-
-
-def test_half_cheetah_is_an_rn_task_for_td3(monkeypatch):
+def test_half_cheetah_is_an_rn_task_for_td3(real_envs):
     pytest.importorskip("mujoco")
     assert task_limits("HalfCheetah-v5") == (1000, 3000.0)
     assert make_env("HalfCheetah-v5").spec.max_episode_steps == 1000
@@ -154,8 +136,6 @@ def test_half_cheetah_is_an_rn_task_for_td3(monkeypatch):
     with pytest.raises(ConfigError, match="agent='ddqn' acts in discrete action spaces"):
         RNRunConfig(task="HalfCheetah-v5", agent="ddqn")
 
-    made = []
-    monkeypatch.setattr(inner, "make_env", lambda task: made.append(_RealReturns(make_env(task))) or made[-1])
     rn = RNConfig(mode="potential_additive_info", hidden_size=4)
     params = 50.0 * initial_rn_parameters(17, rn, seed=0, info_dim=1).numpy()  # a loud RN term
     env = RewardEnv(make_env("HalfCheetah-v5"), params, rn, gamma=0.99)
@@ -165,6 +145,6 @@ def test_half_cheetah_is_an_rn_task_for_td3(monkeypatch):
     config = TD3Config(max_episodes=1, start_steps=950, batch_size=16, hidden_size=16)
     run = run_agent("HalfCheetah-v5", RewardSetting("rn", rn, params), config, seed=0, test_episodes=1)
     assert run.lengths == [1000] and run.test_steps == 1000 and not run.diverged and not run.solved
-    train_log, test_log = made[0].log, made[1].log
+    train_log, test_log = real_envs[0].log, real_envs[1].log
     np.testing.assert_allclose(run.returns, [sum(ep) for ep in train_log], rtol=1e-9)  # real returns
     np.testing.assert_allclose(run.test_returns, [sum(ep) for ep in test_log], rtol=1e-9)

@@ -10,7 +10,6 @@ from benchmark.agents.sampling import sample_configs
 from benchmark.agents.td3 import TD3, TD3Config
 from benchmark.envs.reward import RNConfig, initial_rn_parameters, make_env
 from benchmark.errors import ConfigError
-from benchmark.rn import inner
 from benchmark.rn.inner import RewardSetting, run_agent
 from search_spaces import get_space
 
@@ -90,27 +89,9 @@ def test_actions_are_scaled_to_the_bounds():
     np.testing.assert_allclose(agent.act(np.zeros(3, np.float32)), [1.0, 0.0])  # the centre
 
 
-class _NanEnv(gym.Env):
-    """Observations and rewards that turn NaN after a few steps."""
-
-    observation_space = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
-    action_space = BOX
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return np.zeros(4, np.float32), {}
-
-    def step(self, action):
-        self.t += 1
-        bad = self.t > 3
-        obs = np.full(4, np.nan if bad else 0.1, np.float32)
-        return obs, float("nan") if bad else 1.0, False, self.t >= 50, {}
-
-
-def test_non_finite_observations_and_rewards_set_diverged_without_crashing():
+def test_non_finite_observations_and_rewards_set_diverged_without_crashing(nan_env):
     agent = TD3(4, BOX, dataclasses.replace(TINY, start_steps=0, batch_size=2), 2)
-    result = agent.train(_NanEnv(), solved=None, max_steps=50)
+    result = agent.train(nan_env(BOX), solved=None, max_steps=50)
     assert result.diverged and result.episodes == 1 and result.steps == 4  # the first NaN in a minibatch
     assert all(torch.isfinite(p).all() for p in agent._online)  # the bad update was not applied
     assert np.all(np.abs(agent.act(np.zeros(4, np.float32))) <= 1.0)
@@ -145,34 +126,15 @@ def test_varied_hyperparameters_stay_in_their_ranges_and_are_seeded():
         assert (c.gamma, c.tau, c.expl_noise) == (base.gamma, base.tau, base.expl_noise)
 
 
-class _RealReturns(gym.Wrapper):
-    """Records every real reward per episode (it sits under the RewardEnv)."""
-
-    def __init__(self, env):
-        super().__init__(env)
-        self.log: list[list[float]] = []
-
-    def reset(self, **kwargs):
-        self.log.append([])
-        return self.env.reset(**kwargs)
-
-    def step(self, action):
-        out = self.env.step(action)
-        self.log[-1].append(float(out[1]))
-        return out
-
-
 @pytest.mark.parametrize("mode", ["potential_additive_info", "plain_exclusive"])
-def test_run_agent_with_td3_on_a_reward_env(monkeypatch, mode):
+def test_run_agent_with_td3_on_a_reward_env(real_envs, mode):
     """run_agent builds TD3 for MountainCarContinuous's Box actions and records real returns, not the RN's."""
-    made = []
-    monkeypatch.setattr(inner, "make_env", lambda task: made.append(_RealReturns(make_env(task))) or made[-1])
     rn = RNConfig(mode=mode, hidden_size=4)
     info_dim = 3 if rn.reward_mode.uses_info else 0
     params = 50.0 * initial_rn_parameters(2, rn, seed=0, info_dim=info_dim).numpy()  # a loud RN term
     config = TD3Config(max_episodes=1, start_steps=950, batch_size=16, hidden_size=16)
     run = run_agent(MOUNTAIN_CAR, RewardSetting("rn", rn, params), config, seed=0, test_episodes=1)
-    train_log, test_log = made[0].log, made[1].log
+    train_log, test_log = real_envs[0].log, real_envs[1].log
     assert run.lengths == [len(ep) for ep in train_log] and run.train_steps == sum(run.lengths)
     np.testing.assert_allclose(run.returns, [sum(ep) for ep in train_log], rtol=1e-9)
     np.testing.assert_allclose(run.test_returns, [sum(ep) for ep in test_log], rtol=1e-9)

@@ -105,27 +105,9 @@ def test_a_non_finite_loss_stops_training_without_crashing():
     assert all(torch.equal(a, b) for a, b in zip(before, agent._online))  # the bad update was not applied
 
 
-class _NanEnv(gym.Env):
-    """Observations and rewards that turn NaN after a few steps."""
-
-    observation_space = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
-    action_space = gym.spaces.Discrete(2)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return np.zeros(4, np.float32), {}
-
-    def step(self, action):
-        self.t += 1
-        bad = self.t > 3
-        obs = np.full(4, np.nan if bad else 0.1, np.float32)
-        return obs, float("nan") if bad else 1.0, False, self.t >= 50, {}
-
-
-def test_non_finite_observations_and_rewards_do_not_crash():
+def test_non_finite_observations_and_rewards_do_not_crash(nan_env):
     agent = TD3Discrete(4, 2, dataclasses.replace(TINY, init_episodes=0), 2)
-    result = agent.train(_NanEnv(), solved=None, max_steps=50)
+    result = agent.train(nan_env(gym.spaces.Discrete(2)), solved=None, max_steps=50)
     assert result.diverged and result.episodes == 1
     assert all(torch.isfinite(p).all() for p in agent._online)
     assert agent.act(np.full(4, np.nan, np.float32)) in (0, 1)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from benchmark import rng
+from benchmark.agents.budget import TrainingBudget, should_stop
 from benchmark.agents.rollout import greedy_episodes
 from benchmark.envs.reward import real_reward
 from benchmark.errors import check_choice, check_range
@@ -25,8 +26,9 @@ from benchmark.nets import ACTIVATIONS, init_uniform_, mlp
 
 
 @dataclass(frozen=True)
-class DDQNConfig:
-    """DDQN hyperparameters; defaults are the paper's CartPole SE-training values."""
+class DDQNConfig(TrainingBudget):
+    """DDQN hyperparameters; defaults are the paper's CartPole SE-training values. The training budget and
+    stopping-rule fields (init_episodes, max_episodes, ...) are `TrainingBudget`'s."""
 
     lr: float = 3.04e-4
     """Adam learning rate."""
@@ -54,14 +56,6 @@ class DDQNConfig:
     """Replay buffer capacity."""
     dueling: bool = False
     """Dueling architecture (value and advantage heads)."""
-    max_episodes: int = 1000
-    """Training stops after this many episodes in any case."""
-    max_train_steps: int = 0
-    """Training stops at the end of the episode in which this many steps are reached (0: no step budget)."""
-    early_out_num: int = 10
-    """Episodes averaged by the stopping rules."""
-    early_out_virtual_diff: float = 0.01
-    """On an SE, stop when the mean of the last early_out_num returns changes by less than this fraction."""
 
     def __post_init__(self):
         check_range("lr", self.lr, 1e-6, 1.0)
@@ -74,12 +68,8 @@ class DDQNConfig:
         check_range("eps_init", self.eps_init, 0.0, 1.0)
         check_range("eps_min", self.eps_min, 0.0, 1.0)
         check_range("eps_decay", self.eps_decay, 0.0, 1.0)
-        check_range("init_episodes", self.init_episodes, 0, 10_000, integer=True)
         check_range("rb_size", self.rb_size, 1, 10**8, integer=True)
-        check_range("max_episodes", self.max_episodes, 1, 10**7, integer=True)
-        check_range("max_train_steps", self.max_train_steps, 0, 10**9, integer=True)
-        check_range("early_out_num", self.early_out_num, 1, 10_000, integer=True)
-        check_range("early_out_virtual_diff", self.early_out_virtual_diff, 0.0, None)
+        super().__post_init__()
 
 
 @dataclass
@@ -100,25 +90,6 @@ class TrainResult:
     @property
     def episodes(self) -> int:
         return len(self.returns)
-
-
-def should_stop(returns: list[float], steps: int, config: DDQNConfig, solved: float | None) -> bool:
-    """The paper's stopping rules, checked after every episode.
-
-    On a real task (`solved` given): the mean of the last early_out_num returns reaches `solved`.
-    On an SE (`solved` None): that mean changed by less than early_out_virtual_diff (relative) against the
-    window one episode earlier, once learning has run for early_out_num episodes.
-    Always: max_episodes episodes or max_train_steps steps.
-    """
-    n = config.early_out_num
-    if len(returns) >= config.max_episodes or (config.max_train_steps and steps >= config.max_train_steps):
-        return True
-    if solved is not None:
-        return len(returns) >= n and float(np.mean(returns[-n:])) >= solved
-    if len(returns) <= config.init_episodes + n:
-        return False
-    now, before = float(np.mean(returns[-n:])), float(np.mean(returns[-n - 1:-1]))
-    return abs(now - before) / abs(before + 1e-9) < config.early_out_virtual_diff
 
 
 class QNetwork(nn.Module):

@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from benchmark import rng
+from benchmark.agents.budget import TrainingBudget
 from benchmark.agents.ddqn import TrainResult, should_stop
 from benchmark.agents.rollout import action_bounds, episode_limit, greedy_episodes, obs_vector
 from benchmark.envs.reward import real_reward
@@ -56,8 +57,10 @@ from benchmark.nets import ACTIVATIONS, linear_layers, mlp
 __all__ = ["PPOConfig", "PPO", "TrainResult"]
 
 @dataclass(frozen=True)
-class PPOConfig:
-    """PPO hyperparameters; defaults solve CartPole-v0 (tuned on the real task, see bench/agents_learn.py)."""
+class PPOConfig(TrainingBudget):
+    """PPO hyperparameters; defaults solve CartPole-v0 (tuned on the real task, see bench/agents_learn.py). The
+    training budget and stopping-rule fields (max_episodes, ...) are `TrainingBudget`'s; init_episodes only delays
+    the SE stopping rule (PPO learns from the start)."""
 
     lr: float = 1e-3
     """Adam learning rate (actor, critic and log-std)."""
@@ -89,17 +92,6 @@ class PPOConfig:
     """Hidden activation: tanh, relu or leaky_relu."""
     log_std_init: float = 0.0
     """Initial log standard deviation of the Gaussian policy (Box actions only)."""
-    init_episodes: int = 0
-    """Episodes before the SE stopping rule may fire (kept for `should_stop`; PPO learns from the start)."""
-    max_episodes: int = 1000
-    """Training stops after this many episodes in any case."""
-    max_train_steps: int = 0
-    """Training stops at the end of the episode in which this many steps are reached (0: no step budget)."""
-    early_out_num: int = 10
-    """Episodes averaged by the stopping rules."""
-    early_out_virtual_diff: float = 0.01
-    """Without a threshold, stop when the mean of the last early_out_num returns changes by less than this
-    fraction."""
 
     def __post_init__(self):
         check_range("lr", self.lr, 1e-6, 1.0)
@@ -117,11 +109,7 @@ class PPOConfig:
         check_range("hidden_layers", self.hidden_layers, 1, 8, integer=True)
         check_choice("activation", self.activation, ACTIVATIONS)
         check_range("log_std_init", self.log_std_init, -20.0, 2.0)
-        check_range("init_episodes", self.init_episodes, 0, 10_000, integer=True)
-        check_range("max_episodes", self.max_episodes, 1, 10**7, integer=True)
-        check_range("max_train_steps", self.max_train_steps, 0, 10**9, integer=True)
-        check_range("early_out_num", self.early_out_num, 1, 10_000, integer=True)
-        check_range("early_out_virtual_diff", self.early_out_virtual_diff, 0.0, None)
+        super().__post_init__()
 
 
 @torch.no_grad()

@@ -22,6 +22,7 @@ import gymnasium as gym
 import numpy as np
 
 from benchmark import rng
+from benchmark.agents.budget import TrainingBudget
 from benchmark.agents.ddqn import TrainResult, should_stop
 from benchmark.agents.rollout import greedy_episodes
 from benchmark.envs.reward import real_reward
@@ -34,9 +35,11 @@ DEFAULT_EPISODE_LIMIT = 1000
 
 
 @dataclass(frozen=True)
-class TabularConfig:
+class TabularConfig(TrainingBudget):
     """Hyperparameters of the tabular agents; defaults solve CliffWalking-v1 (100-step limit) in about 40
-    episodes (the paper's Cliff values alpha 1 and eps 0.1, with a decaying epsilon)."""
+    episodes (the paper's Cliff values alpha 1 and eps 0.1, with a decaying epsilon). The training budget and
+    stopping-rule fields (max_episodes, ...) are `TrainingBudget`'s; init_episodes only delays the SE stopping
+    rule (tables learn from the start)."""
 
     alpha: float = 1.0
     """Learning rate of the table update (paper: 1; Cliff Walking is deterministic)."""
@@ -50,17 +53,6 @@ class TabularConfig:
     """Exploration rate multiplier applied after every episode."""
     q_init: float = 0.0
     """Initial value of every table entry (0 is optimistic on Cliff Walking, whose rewards are negative)."""
-    init_episodes: int = 0
-    """Episodes before the SE stopping rule may fire (kept for `should_stop`; tables learn from the start)."""
-    max_episodes: int = 1000
-    """Training stops after this many episodes in any case."""
-    max_train_steps: int = 0
-    """Training stops at the end of the episode in which this many steps are reached (0: no step budget)."""
-    early_out_num: int = 10
-    """Episodes averaged by the stopping rules."""
-    early_out_virtual_diff: float = 0.01
-    """Without a threshold, stop when the mean of the last early_out_num returns changes by less than this
-    fraction."""
 
     def __post_init__(self):
         check_range("alpha", self.alpha, 0.0, 1.0)
@@ -69,11 +61,7 @@ class TabularConfig:
         check_range("eps_min", self.eps_min, 0.0, 1.0)
         check_range("eps_decay", self.eps_decay, 0.0, 1.0)
         check_range("q_init", self.q_init, -1e6, 1e6)
-        check_range("init_episodes", self.init_episodes, 0, 10_000, integer=True)
-        check_range("max_episodes", self.max_episodes, 1, 10**7, integer=True)
-        check_range("max_train_steps", self.max_train_steps, 0, 10**9, integer=True)
-        check_range("early_out_num", self.early_out_num, 1, 10_000, integer=True)
-        check_range("early_out_virtual_diff", self.early_out_virtual_diff, 0.0, None)
+        super().__post_init__()
 
 
 @dataclass(frozen=True)

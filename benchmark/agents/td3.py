@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from benchmark import rng
+from benchmark.agents.budget import TrainingBudget
 from benchmark.agents.ddqn import ReplayBuffer, TrainResult, buffer_capacity, should_stop
 from benchmark.agents.rollout import action_bounds, episode_limit, greedy_episodes, obs_vector
 from benchmark.agents.td3_discrete import TwinCritic
@@ -64,8 +65,10 @@ NOISE_TYPES = ("gaussian", "ou")
 
 
 @dataclass(frozen=True)
-class TD3Config:
-    """TD3 hyperparameters; defaults are for MountainCarContinuous-v0 (see bench/agents_learn.py)."""
+class TD3Config(TrainingBudget):
+    """TD3 hyperparameters; defaults are for MountainCarContinuous-v0 (see bench/agents_learn.py). The training
+    budget and stopping-rule fields (max_episodes, ...) are `TrainingBudget`'s; init_episodes only delays the SE
+    stopping rule (start_steps is the random phase)."""
 
     lr: float = 1e-3
     """Adam learning rate of the actor and of the critics."""
@@ -101,17 +104,8 @@ class TD3Config:
     """Steps whose actions are the exploration noise alone; learning starts after them."""
     rb_size: int = 1_000_000
     """Replay buffer capacity."""
-    init_episodes: int = 0
-    """Episodes before the SE stopping rule may fire (kept for `should_stop`; start_steps is the random phase)."""
     max_episodes: int = 100
     """Training stops after this many episodes in any case."""
-    max_train_steps: int = 0
-    """Training stops at the end of the episode in which this many steps are reached (0: no step budget)."""
-    early_out_num: int = 10
-    """Episodes averaged by the stopping rules."""
-    early_out_virtual_diff: float = 0.01
-    """Without a threshold, stop when the mean of the last early_out_num returns changes by less than this
-    fraction."""
 
     def __post_init__(self):
         check_range("lr", self.lr, 1e-6, 1.0)
@@ -131,11 +125,7 @@ class TD3Config:
         check_range("ou_theta", self.ou_theta, 0.0, 1.0)
         check_range("start_steps", self.start_steps, 0, 10**9, integer=True)
         check_range("rb_size", self.rb_size, 1, 10**8, integer=True)
-        check_range("init_episodes", self.init_episodes, 0, 10_000, integer=True)
-        check_range("max_episodes", self.max_episodes, 1, 10**7, integer=True)
-        check_range("max_train_steps", self.max_train_steps, 0, 10**9, integer=True)
-        check_range("early_out_num", self.early_out_num, 1, 10_000, integer=True)
-        check_range("early_out_virtual_diff", self.early_out_virtual_diff, 0.0, None)
+        super().__post_init__()
 
 
 class TD3:

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from benchmark import rng
+from benchmark.agents.budget import TrainingBudget
 from benchmark.agents.ddqn import ReplayBuffer, TrainResult, buffer_capacity, should_stop
 from benchmark.agents.rollout import greedy_episodes
 from benchmark.envs.reward import real_reward
@@ -45,8 +46,9 @@ __all__ = ["TD3DiscreteConfig", "TD3Discrete", "TrainResult"]
 
 
 @dataclass(frozen=True)
-class TD3DiscreteConfig:
-    """Discrete TD3 hyperparameters; defaults learn CartPole-v0 (paper-like, tuned on the real task)."""
+class TD3DiscreteConfig(TrainingBudget):
+    """Discrete TD3 hyperparameters; defaults learn CartPole-v0 (paper-like, tuned on the real task). The
+    training budget and stopping-rule fields (init_episodes, max_episodes, ...) are `TrainingBudget`'s."""
 
     lr: float = 5e-4
     """Adam learning rate of the actor and of the critics."""
@@ -84,14 +86,6 @@ class TD3DiscreteConfig:
     """Episodes that only fill the replay buffer before learning starts."""
     rb_size: int = 100_000
     """Replay buffer capacity."""
-    max_episodes: int = 1000
-    """Training stops after this many episodes in any case."""
-    max_train_steps: int = 0
-    """Training stops at the end of the episode in which this many steps are reached (0: no step budget)."""
-    early_out_num: int = 10
-    """Episodes averaged by the stopping rules."""
-    early_out_virtual_diff: float = 0.01
-    """On an SE, stop when the mean of the last early_out_num returns changes by less than this fraction."""
 
     def __post_init__(self):
         check_range("lr", self.lr, 1e-6, 1.0)
@@ -110,12 +104,8 @@ class TD3DiscreteConfig:
         check_range("eps_init", self.eps_init, 0.0, 1.0)
         check_range("eps_min", self.eps_min, 0.0, 1.0)
         check_range("eps_decay", self.eps_decay, 0.0, 1.0)
-        check_range("init_episodes", self.init_episodes, 0, 10_000, integer=True)
         check_range("rb_size", self.rb_size, 1, 10**8, integer=True)
-        check_range("max_episodes", self.max_episodes, 1, 10**7, integer=True)
-        check_range("max_train_steps", self.max_train_steps, 0, 10**9, integer=True)
-        check_range("early_out_num", self.early_out_num, 1, 10_000, integer=True)
-        check_range("early_out_virtual_diff", self.early_out_virtual_diff, 0.0, None)
+        super().__post_init__()
 
 
 def gumbel_noise(uniform: np.ndarray) -> torch.Tensor:
