@@ -1,7 +1,7 @@
 #!/bin/bash
 # HPO on the SE proxy vs on the real task: five proxy-hpo runs of 300 s each, one after another, then the comparison.
 cd "$(dirname "$0")/.."  # the repository root
-S=results/zoo/CartPole-v0/varied_hp
+S=results/zoo/CartPole-v0/varied_hp/se_000  # the one SE the README figures were measured with
 C="--task CartPole-v0 --agent ddqn --wall-budget 300 --seed 0 --agents 2 --test-episodes 5 --min-budget 10 --max-budget 100 --eta 3 --score-agents 3 --score-max-episodes 200"
 for spec in "bohb se" "bohb real" "random se" "random real" "bohb multi"; do
   set -- $spec
