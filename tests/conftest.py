@@ -1,4 +1,5 @@
 import os
+import time
 import warnings
 
 import gymnasium as gym
@@ -69,3 +70,26 @@ def real_envs(monkeypatch):
     made: list[RealReturns] = []
     monkeypatch.setattr(inner, "make_env", lambda task: made.append(RealReturns(make_env(task))) or made[-1])
     return made
+
+
+def _process_gone(process) -> bool:
+    """Whether a worker process has exited. A pool's management thread may reap it first, after which
+    Process.is_alive() wrongly reports True (its waitpid fails), so a missing pid counts as gone too."""
+    if process.exitcode is not None:
+        return True
+    try:
+        os.kill(process.pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.fixture
+def processes_gone():
+    """processes_gone(processes, timeout) -> whether all of them exited within timeout seconds."""
+    def wait(processes, timeout: float) -> bool:
+        deadline = time.time() + timeout
+        while not all(_process_gone(p) for p in processes) and time.time() < deadline:
+            time.sleep(0.05)
+        return all(_process_gone(p) for p in processes)
+    return wait

@@ -61,7 +61,7 @@ def test_an_interrupt_is_raised_not_recorded(tmp_path):
     assert not (tmp_path / "f.json").exists()
 
 
-def test_executor_scope_owns_only_what_it_makes():
+def test_executor_scope_owns_only_what_it_makes(processes_gone):
     from benchmark.parallel import executor_scope
 
     given = SerialExecutor()
@@ -72,6 +72,4 @@ def test_executor_scope_owns_only_what_it_makes():
         pool.submit(pow, 2, 2).result()
         processes = list(pool._processes.values())
         raise RuntimeError("stop")
-    for process in processes:
-        process.join(timeout=10)
-    assert not any(p.is_alive() for p in processes)
+    assert processes_gone(processes, timeout=10)

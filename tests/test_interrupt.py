@@ -1,6 +1,5 @@
 """A real `sebench train-se` process with worker processes, interrupted and resumed."""
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -38,27 +37,12 @@ def test_ctrl_c_stops_promptly_and_resume_finishes(tmp_path):
     assert json.loads((tmp_path / "run" / io.SE_META).read_text())["iterations"] == 4
 
 
-def test_shutdown_now_ends_a_worker_that_is_mid_job():
+def test_shutdown_now_ends_a_worker_that_is_mid_job(processes_gone):
     from benchmark.parallel import make_executor, shutdown_now
 
     executor = make_executor(2)
     executor.submit(time.sleep, 60)
     time.sleep(0.5)  # the job is running
     processes = list(executor._processes.values())
-    start = time.time()
     shutdown_now(executor)
-    while time.time() - start < 5 and not all(_gone(p) for p in processes):
-        time.sleep(0.05)
-    assert all(_gone(p) for p in processes)
-
-
-def _gone(process) -> bool:
-    """Whether a worker process has exited. The pool's own management thread may reap it first, after which
-    Process.is_alive() wrongly reports True (its waitpid fails), so a missing pid counts as gone too."""
-    if process.exitcode is not None:
-        return True
-    try:
-        os.kill(process.pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+    assert processes_gone(processes, timeout=5)
