@@ -78,15 +78,19 @@ def action_space_type(space: gym.Space) -> str:
     raise ConfigError(f"agents act in a Discrete or Box action space, not {space}")
 
 
-def check_agent_fits_task(agent: str, task: str, action_space) -> None:
-    """ConfigError naming agent and task when the agent kind cannot act in the task's action space (ddqn on
-    MountainCarContinuous-v0, td3 on CartPole-v0)."""
+def check_agent_fits_task(agent: str, task: str | None, action_space) -> str:
+    """The action space's type (discrete or box); a ConfigError naming agent and task when the agent kind cannot
+    act in it (ddqn on MountainCarContinuous-v0, td3 on CartPole-v0). task None: the message names the space
+    only (make_agent knows no task name)."""
     kind = get_agent_kind(agent)
     space_type = action_space_type(action_space)
     if space_type not in kind.action_spaces:
+        acts = f"agent={agent!r} acts in {' or '.join(kind.action_spaces)} action spaces"
+        if task is None:
+            raise ConfigError(f"{acts}; this task's is {action_space}")
         fits = sorted(k.name for k in AGENTS.values() if space_type in k.action_spaces)
-        raise ConfigError(f"agent={agent!r} acts in {' or '.join(kind.action_spaces)} action spaces, but "
-                          f"task={task!r} has a {space_type} one ({action_space}); agents for it: {fits}")
+        raise ConfigError(f"{acts}, but task={task!r} has a {space_type} one ({action_space}); agents for it: {fits}")
+    return space_type
 
 
 def make_agent(obs_dim: int, actions: int | gym.Space, config, seed: int):
@@ -95,9 +99,6 @@ def make_agent(obs_dim: int, actions: int | gym.Space, config, seed: int):
     ``Agent(obs_dim, box_space, config, seed)`` for a Box; a kind that cannot act in the space is refused."""
     kind = kind_of(config)
     space = gym.spaces.Discrete(int(actions)) if isinstance(actions, (int, np.integer)) else actions
-    space_type = action_space_type(space)
-    if space_type not in kind.action_spaces:
-        raise ConfigError(f"agent={kind.name!r} acts in {' or '.join(kind.action_spaces)} action spaces; "
-                          f"this task's is {space}")
+    space_type = check_agent_fits_task(kind.name, None, space)
     agent_class = getattr(importlib.import_module(kind.module), kind.agent_class)
     return agent_class(obs_dim, int(space.n) if space_type == DISCRETE else space, config, seed)

@@ -20,7 +20,7 @@ from benchmark.agents.registry import kind_of
 from benchmark.engine import partition_by_cost
 from benchmark.envs.reward import BatchedRewardEnv, task_limits
 from benchmark.envs.tasks import TASKS, BatchedTask
-from benchmark.rn.inner import REAL, AgentRun, RewardSetting, run_agent, solve_point
+from benchmark.rn.inner import REAL, AgentRun, RewardSetting, agent_run, run_agent
 
 
 def lockstep_job(task: str, setting: RewardSetting, config) -> bool:
@@ -68,11 +68,5 @@ def _train_group(task_name: str, jobs: list[tuple[RewardSetting, object, int]], 
     rn_diverged = getattr(env, "diverged", np.zeros(len(jobs), bool))
     returns, lengths = evaluate_batched(task, q, [s.seed for s in specs], test_episodes)
     wall = (time.perf_counter() - start) / len(jobs)
-    runs = []
-    for j, (result, spec) in enumerate(zip(results, specs)):
-        point = solve_point(result.returns, result.lengths, threshold, spec.config.early_out_num)
-        runs.append(AgentRun(list(map(float, result.returns)), list(map(int, result.lengths)),
-                             None if point is None else point[0], None if point is None else point[1],
-                             bool(result.diverged or rn_diverged[j]), returns[j].tolist(), int(lengths[j].sum()),
-                             wall))
-    return runs
+    return [agent_run(result, threshold, spec.config.early_out_num, rn_diverged[j], returns[j], lengths[j], wall)
+            for j, (result, spec) in enumerate(zip(results, specs))]

@@ -139,12 +139,20 @@ def run_agent(task: str, setting: RewardSetting, config, seed: int, test_episode
     env = DivergenceLatch(training_env(task, setting, float(config.gamma), seed))
     agent = make_agent(state_dim(env.observation_space), env.action_space, config, seed)
     result = agent.train(env, solved=threshold if stop_at_solved else float("inf"), max_steps=limit)
-    point = solve_point(result.returns, result.lengths, threshold, config.early_out_num)
     returns, lengths = agent.evaluate_episodes(make_env(task), test_episodes)
+    return agent_run(result, threshold, config.early_out_num, env.diverged, returns, lengths,
+                     time.perf_counter() - start)
+
+
+def agent_run(result, threshold: float, window: int, reward_diverged: bool, test_returns, test_lengths,
+              wall_s: float) -> AgentRun:
+    """The AgentRun record of a finished training (`result`, a TrainResult with real returns) and its greedy
+    test; reward_diverged: the reward term (RN or ICM) was non-finite at some step."""
+    point = solve_point(result.returns, result.lengths, threshold, window)
     return AgentRun(list(map(float, result.returns)), list(map(int, result.lengths)),
                     None if point is None else point[0], None if point is None else point[1],
-                    bool(result.diverged or env.diverged), returns.tolist(), int(lengths.sum()),
-                    time.perf_counter() - start)
+                    bool(result.diverged or reward_diverged), np.asarray(test_returns).tolist(),
+                    int(np.sum(test_lengths)), wall_s)
 
 
 def run_agents(task: str, jobs: list[tuple[RewardSetting, object, int]], test_episodes: int,
