@@ -6,7 +6,7 @@ from gymnasium.utils.env_checker import check_env
 
 import benchmark
 from benchmark.envs.synthetic import BatchedSE, SEConfig, SyntheticEnv, initial_se_parameters
-from benchmark.envs.tasks import TASKS, BatchedTask, get_task
+from benchmark.envs.tasks import BOX_TASKS, TASKS, BatchedTask, get_task, vectorised_task
 from benchmark.errors import ConfigError
 
 
@@ -113,3 +113,70 @@ def test_se_loads_through_gymnasium_make(tmp_path):
     made = gym.make(benchmark.SE_ENV_ID, path=tmp_path)
     np.testing.assert_array_equal(made.reset(seed=1)[0], env.reset(seed=1)[0])
     np.testing.assert_array_equal(benchmark.load_se(tmp_path).parameters, env.parameters)
+
+
+MCC = "MountainCarContinuous-v0"
+
+
+def test_mountain_car_continuous_is_a_vectorised_box_task_only():
+    task = BOX_TASKS[MCC]
+    assert vectorised_task(MCC) is task and MCC not in TASKS  # no SEs for a Box task
+    assert vectorised_task("CartPole-v0") is TASKS["CartPole-v0"] and vectorised_task("CliffWalking-v1") is None
+    env = gym.make(MCC)
+    assert task.action_space == env.action_space and task.max_steps == env.spec.max_episode_steps == 999
+    assert TASKS["CartPole-v0"].action_space == gym.spaces.Discrete(2)
+
+
+def test_mountain_car_continuous_equals_gymnasium_step_for_step():
+    """8 copies, 6,000 steps: half push along the velocity (so episodes reach the goal: termination, reward 100),
+    half act at random in [-1.5, 1.5] (clipped force, unclipped action cost, truncation at 999 steps, the left
+    wall); every episode reset with its own seed. Observations, rewards and ends are equal, bit for bit."""
+    task, n = BOX_TASKS[MCC], 8
+    envs = [gym.make(MCC) for _ in range(n)]
+    batched = BatchedTask(task, n)
+
+    def seed(i, episode):
+        return int(1000 * i + episode)
+
+    episode = np.zeros(n, int)
+    batched.reset(np.arange(n), [seed(i, 0) for i in range(n)])
+    np.testing.assert_array_equal(batched.observation(), np.stack([e.reset(seed=seed(i, 0))[0]
+                                                                   for i, e in enumerate(envs)]))
+    rng = np.random.default_rng(0)
+    ends = {"term": 0, "trunc": 0, "wall": 0}
+    for _ in range(6000):
+        push = np.where(batched.observation()[:, 1:] >= 0, 1.0, -1.0) * rng.uniform(0.5, 1.5, (n, 1))
+        actions = np.where(np.arange(n)[:, None] % 2 == 0, push, rng.uniform(-1.5, 1.5, (n, 1))).astype(np.float32)
+        b_obs, b_rew, b_term, b_trunc = batched.step(actions)
+        for i, env in enumerate(envs):
+            o, r, term, trunc, _ = env.step(actions[i])
+            np.testing.assert_array_equal(b_obs[i], o)
+            # BatchedTask truncates only episodes that did not terminate; gymnasium's TimeLimit may set both
+            assert (b_rew[i], b_term[i]) == (r, term) and (b_trunc[i] or b_term[i]) == (trunc or term)
+            ends["term"] += term
+            ends["trunc"] += trunc and not term
+            ends["wall"] += o[0] == np.float32(-1.2)
+            if term or trunc:
+                episode[i] += 1
+                batched.reset(np.array([i]), [seed(i, episode[i])])
+                np.testing.assert_array_equal(batched.observation()[i], env.reset(seed=seed(i, episode[i]))[0])
+    assert ends["term"] >= 20 and ends["trunc"] >= 10 and ends["wall"] >= 10
+
+
+def test_mountain_car_continuous_step_from_any_state_equals_gymnasium():
+    """One step from 5,000 float32 states across the whole box (the speed limit and both walls included)."""
+    task = BOX_TASKS[MCC]
+    rng = np.random.default_rng(1)
+    states = np.stack([rng.uniform(-1.25, 0.65, 5000), rng.uniform(-0.075, 0.075, 5000)], 1).astype(np.float32)
+    states[:50, 1] = 0.07  # at the speed limit, pushed on
+    actions = rng.uniform(-2.0, 2.0, (5000, 1)).astype(np.float32)
+    actions[:50] = 1.0
+    nxt, reward, term = task.dynamics(states.astype(np.float64), actions)
+    env = gym.make(MCC).unwrapped
+    env.reset(seed=0)
+    for i in range(len(states)):
+        env.state = states[i].copy()
+        o, r, t, _, _ = env.step(actions[i])
+        np.testing.assert_array_equal(task.observe(nxt[i:i + 1])[0], o)
+        assert (reward[i], term[i]) == (r, t)
+    assert term.sum() > 50 and (np.abs(nxt[:, 1]) == np.float32(0.07)).sum() >= 50

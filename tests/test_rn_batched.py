@@ -13,13 +13,14 @@ from benchmark.agents.ddqn import DDQN, DDQNConfig
 from benchmark.agents.td3_discrete import TD3DiscreteConfig
 from benchmark.envs.reward import (INFO_FEATURES, BatchedRewardEnv, RewardEnv, RewardMode, RNConfig,
                                    initial_rn_parameters, make_env, rn_dims, save_rn)
-from benchmark.envs.tasks import get_task
+from benchmark.envs.tasks import get_task, vectorised_task
 from benchmark.errors import ConfigError
 from benchmark.nes.strategy import NESConfig
 from benchmark.rn.inner import RewardSetting, run_agents
 from benchmark.rn.trainer import RNRunConfig, agent_fitness, train_rn
 
 CARTPOLE = get_task("CartPole-v0")
+MCC = "MountainCarContinuous-v0"
 REWARD_ATOL = 1e-5
 """Rewards: the stacked network (bmm) sums in another order than the scalar one (addmm); float32 outputs differ by
 at most a few ulps, everything else (float64 potential terms, real rewards, states) is computed identically."""
@@ -100,9 +101,45 @@ def test_batched_reward_env_equals_reward_env_step_for_step(mode, task_name, ste
         assert np.abs(shaped - real).max() > 0.05  # the network term matters
 
 
+@pytest.mark.parametrize("mode", ["potential_additive", "potential_exclusive_info", "plain_exclusive",
+                                  "weighted_info_additive"])
+def test_batched_reward_env_equals_reward_env_on_mountain_car_continuous(mode):
+    """Box actions [N, 1]: three copies with their own RN parameters and gammas, pushed along their velocity
+    (episodes reach the goal: the terminal-potential rule) or at random (truncation at 999 steps), 2,200 steps.
+    Four modes: with and without potential, info features and the network (the rest is task-independent and
+    covered on CartPole and Acrobot above)."""
+    config = RNConfig(mode=mode, hidden_size=8, hidden_layers=2, activation="tanh")
+    gammas = [0.99, 0.9, 1.0]
+    params = [_params(MCC, config, seed) for seed in range(3)]
+    scalar = [RewardEnv(make_env(MCC), params[i], config, gamma) for i, gamma in enumerate(gammas)]
+    env = BatchedRewardEnv(vectorised_task(MCC), config, np.stack(params) if len(params[0]) else np.zeros((3, 0)),
+                           gammas)
+    env.reset(np.arange(3), [10, 20, 30])
+    obs = np.stack([e.reset(seed=10 * (i + 1))[0] for i, e in enumerate(scalar)])
+    rng, episode, ends = np.random.default_rng(0), np.zeros(3, int), {"term": 0, "trunc": 0}
+    for _ in range(2200):
+        push = np.where(obs[:, 1:] >= 0, 1.0, -1.0) * rng.uniform(0.3, 1.0, (3, 1))
+        actions = np.where(np.array([[True], [True], [False]]), push, rng.uniform(-1, 1, (3, 1))).astype(np.float32)
+        b_obs, b_rew, b_term, b_trunc, b_real = env.step(actions)
+        for i, e in enumerate(scalar):
+            o, r, term, trunc, info = e.step(actions[i])
+            np.testing.assert_array_equal(o, b_obs[i])
+            assert (term, trunc or term, info["real_reward"]) == (b_term[i], b_trunc[i] or b_term[i], b_real[i])
+            assert r == pytest.approx(b_rew[i], abs=REWARD_ATOL, rel=REWARD_ATOL)
+            ends["term"] += term
+            ends["trunc"] += trunc and not term
+            if term or trunc:
+                episode[i] += 1
+                b_obs[i] = e.reset(seed=10 * (i + 1) + int(episode[i]))[0]
+                env.reset(np.array([i]), [10 * (i + 1) + int(episode[i])])
+                np.testing.assert_array_equal(env.observation()[i], b_obs[i])
+        obs = b_obs
+    assert ends["term"] >= 3 and ends["trunc"] >= 2 and not env.diverged.any()
+
+
 def test_info_rows_equal_the_scalar_info_function():
     rng = np.random.default_rng(1)
-    for name, dim in (("CartPole", 4), ("Acrobot", 6)):
+    for name, dim in (("CartPole", 4), ("Acrobot", 6), ("MountainCarContinuous", 2)):
         obs = (rng.standard_normal((2000, dim)) * 2).astype(np.float32)
         features = INFO_FEATURES[name]
         np.testing.assert_array_equal(features.of_rows(obs), np.stack([features.fn(o) for o in obs]))

@@ -1,4 +1,4 @@
-"""Agent registry: name -> base config, varied-HP search space, and whether the lockstep engine trains it.
+"""Agent registry: name -> base config, varied-HP search space, and which lockstep trainer (if any) trains it.
 
 A config's type says which agent it belongs to (DDQNConfig -> DDQN, its `dueling` flag -> Dueling DDQN,
 TD3DiscreteConfig -> discrete TD3); `make_agent` builds the scalar agent for any registered config and checks
@@ -17,6 +17,10 @@ from benchmark.errors import ConfigError
 DISCRETE, BOX = "discrete", "box"
 """Names of the action-space types an agent kind can act in."""
 
+LOCKSTEP_DDQN = "benchmark.agents.batched:train_batched"
+LOCKSTEP_TD3 = "benchmark.agents.batched_td3:train_batched_td3"
+"""The lockstep trainers: DDQN / Dueling DDQN (SE and RN training), continuous TD3 (RN training on Box tasks)."""
+
 
 @dataclass(frozen=True)
 class AgentKind:
@@ -27,12 +31,26 @@ class AgentKind:
     agent_class: str
     varied_space: str
     """search_spaces module the transfer protocol samples this agent's hyperparameters from."""
-    batched: bool
-    """True: the lockstep engine trains it (benchmark.agents.batched); False: always the scalar agent."""
+    lockstep: str | None
+    """The lockstep trainer of the batched engines, "module:function" (LOCKSTEP_DDQN, LOCKSTEP_TD3), or None:
+    always the scalar agent."""
     overrides: tuple[tuple[str, object], ...] = ()
     """Fields that set this kind apart from the config class's defaults (e.g. dueling=True)."""
     action_spaces: tuple[str, ...] = (DISCRETE,)
     """Action-space types the agent acts in: discrete (gymnasium Discrete) and/or box (gymnasium Box)."""
+
+    @property
+    def batched(self) -> bool:
+        """The SE engine (`benchmark.engine`) trains it in lockstep: DDQN's trainer (SE tasks are Discrete)."""
+        return self.lockstep == LOCKSTEP_DDQN
+
+    def lockstep_trainer(self):
+        """The lockstep training function, ``train(task, env, specs, solved) -> (results, policy)`` (policy: what
+        `benchmark.agents.lockstep.evaluate_batched` tests), or None."""
+        if self.lockstep is None:
+            return None
+        module, function = self.lockstep.split(":")
+        return getattr(importlib.import_module(module), function)
 
     def config_type(self) -> type:
         return getattr(importlib.import_module(self.module), self.config_class)
@@ -43,15 +61,15 @@ class AgentKind:
 
 
 AGENTS: dict[str, AgentKind] = {k.name: k for k in (
-    AgentKind("ddqn", "benchmark.agents.ddqn", "DDQNConfig", "DDQN", "ddqn_varied", True),
-    AgentKind("dueling_ddqn", "benchmark.agents.ddqn", "DDQNConfig", "DDQN", "ddqn_varied", True,
+    AgentKind("ddqn", "benchmark.agents.ddqn", "DDQNConfig", "DDQN", "ddqn_varied", LOCKSTEP_DDQN),
+    AgentKind("dueling_ddqn", "benchmark.agents.ddqn", "DDQNConfig", "DDQN", "ddqn_varied", LOCKSTEP_DDQN,
               (("dueling", True),)),
     AgentKind("td3_discrete", "benchmark.agents.td3_discrete", "TD3DiscreteConfig", "TD3Discrete",
-              "td3_discrete_varied", False),
-    AgentKind("q_learning", "benchmark.agents.tabular", "QLearningConfig", "QLearning", "q_learning_varied", False),
-    AgentKind("sarsa", "benchmark.agents.tabular", "SARSAConfig", "SARSA", "sarsa_varied", False),
-    AgentKind("ppo", "benchmark.agents.ppo", "PPOConfig", "PPO", "ppo_varied", False, action_spaces=(DISCRETE, BOX)),
-    AgentKind("td3", "benchmark.agents.td3", "TD3Config", "TD3", "td3_varied", False, action_spaces=(BOX,)),
+              "td3_discrete_varied", None),
+    AgentKind("q_learning", "benchmark.agents.tabular", "QLearningConfig", "QLearning", "q_learning_varied", None),
+    AgentKind("sarsa", "benchmark.agents.tabular", "SARSAConfig", "SARSA", "sarsa_varied", None),
+    AgentKind("ppo", "benchmark.agents.ppo", "PPOConfig", "PPO", "ppo_varied", None, action_spaces=(DISCRETE, BOX)),
+    AgentKind("td3", "benchmark.agents.td3", "TD3Config", "TD3", "td3_varied", LOCKSTEP_TD3, action_spaces=(BOX,)),
 )}
 
 

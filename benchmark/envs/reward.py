@@ -42,9 +42,9 @@ Documented choices (and where they differ from the paper's code, automl/learning
 - **Real reward.** Every step's info holds ``real_reward`` (the wrapped environment's reward), so agents report
   and stopping rules use the real return while they learn from the shaped one.
 
-`BatchedRewardEnv` is N RewardEnvs of a task with vectorised dynamics (CartPole, Acrobot) as one batched
-computation per step (stacked per-copy parameters and gammas), for the lockstep engine (`benchmark.rn.batched`);
-it computes what RewardEnv computes for every mode (tested step for step).
+`BatchedRewardEnv` is N RewardEnvs of a task with vectorised dynamics (CartPole, Acrobot, MountainCarContinuous)
+as one batched computation per step (stacked per-copy parameters and gammas), for the lockstep engine
+(`benchmark.rn.batched`); it computes what RewardEnv computes for every mode (tested step for step).
 
 Files: an RN is stored like an SE (`benchmark.io.save_se`: se.safetensors + se.json) with metadata
 ``{"kind": "reward_network", "task": ..., "architecture": asdict(RNConfig), "gamma": ..., ...}``; `load_rn`
@@ -221,6 +221,13 @@ def _cartpole_info_batch(obs: np.ndarray) -> np.ndarray:
     return np.stack([np.abs(o[:, 0]) / 2.4, np.abs(o[:, 2]) / (12 * 2 * np.pi / 360)], axis=1).astype(np.float32)
 
 
+def _mountain_car_info_batch(obs: np.ndarray) -> np.ndarray:
+    """`_mountain_car_info` of every row of obs [N, 2] (the same float64 arithmetic, bit for bit)."""
+    o = np.asarray(obs, np.float32).astype(np.float64)
+    pos, vel = o[:, 0], o[:, 1]
+    return np.stack([(pos + 1.2) / 1.65, np.abs(vel) / 0.07, (np.sin(3 * pos) + 1) / 2], axis=1).astype(np.float32)
+
+
 def _acrobot_info_batch(obs: np.ndarray) -> np.ndarray:
     """`_acrobot_info` of every row of obs [N, 6] (the same float32 arithmetic, bit for bit)."""
     o = np.asarray(obs, np.float32)
@@ -248,8 +255,8 @@ INFO_FEATURES: dict[str, InfoFeatures] = {
     "CliffWalking": InfoFeatures(3, _cliff_info),
     "CartPole": InfoFeatures(2, _cartpole_info, _cartpole_info_batch),
     "Acrobot": InfoFeatures(1, _acrobot_info, _acrobot_info_batch),
-    "MountainCarContinuous": InfoFeatures(3, _mountain_car_info),
-    "MountainCar": InfoFeatures(3, _mountain_car_info),
+    "MountainCarContinuous": InfoFeatures(3, _mountain_car_info, _mountain_car_info_batch),
+    "MountainCar": InfoFeatures(3, _mountain_car_info, _mountain_car_info_batch),
     "HalfCheetah": InfoFeatures(1, _half_cheetah_info),
 }
 """gymnasium id without version -> info features (see each function's docstring for its entries)."""
@@ -438,7 +445,8 @@ class BatchedRewardEnv:
     """N RewardEnvs of one real task stepped together (the batched engine's BatchedEnv; numpy in, numpy out).
 
     Copy i is RewardEnv(task, parameters[i], config, gammas[i]) on a copy of the real task's vectorised dynamics
-    (`benchmark.envs.tasks.BatchedTask`, equal to gymnasium step for step): the same reward for every mode, the
+    (`benchmark.envs.tasks.BatchedTask`, equal to gymnasium step for step; actions [N] for a Discrete task,
+    [N, action_dim] floats for a Box task such as MountainCarContinuous-v0): the same reward for every mode, the
     same terminal-potential rule and the same divergence rule (a non-finite network term counts as 0). The
     copies may hold different parameter vectors and gammas (different NES members and agents); all networks
     are evaluated as one stacked computation per step. `step` returns the real reward as a fifth array, so the
@@ -530,7 +538,8 @@ class BatchedRewardEnv:
         return self.values(next_obs[:, None])[:, 0]
 
     def step(self, actions: np.ndarray):
-        """Step every copy; returns (obs, shaped reward, terminated, truncated, real reward), arrays of length N."""
+        """Step every copy with actions [N] (Discrete) or [N, action_dim] (Box); returns (obs, shaped reward,
+        terminated, truncated, real reward), arrays of length N."""
         obs = self.base.observation()
         next_obs, reward, terminated, truncated = self.base.step(actions)
         with np.errstate(all="ignore"):  # masked copies may have left the valid range

@@ -1,5 +1,9 @@
 """The real tasks: a registry with gymnasium id, solved threshold, episode limit, seeded reset and a
-vectorised copy of each task's dynamics (numpy float64, equal to gymnasium's step for step)."""
+vectorised copy of each task's dynamics (numpy float64, equal to gymnasium's step for step).
+
+`TASKS` are the Discrete-action tasks SEs are learned for; `BOX_TASKS` the Box-action tasks with vectorised
+dynamics (MountainCarContinuous-v0), which only reward networks use (an SE's action input is one-hot).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,7 +24,7 @@ class Task:
     obs_dim: int
     """Length of the observation vector."""
     n_actions: int
-    """Number of discrete actions."""
+    """Number of discrete actions (0 for a Box task)."""
     max_steps: int
     """Episode limit (truncation)."""
     solved: float
@@ -32,7 +36,17 @@ class Task:
     observe: Callable[[np.ndarray], np.ndarray]
     """Maps internal states [N, state_dim] to float32 observations [N, obs_dim]."""
     dynamics: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
-    """(states [N, state_dim], actions [N]) -> (next states, rewards, terminated)."""
+    """(states [N, state_dim], actions [N] (Discrete) or [N, action_dim] (Box)) -> (next states, rewards,
+    terminated)."""
+    action_dim: int = 0
+    """Entries of a Box action, each in [-1, 1] (gymnasium's bounds for the registered tasks); 0: Discrete."""
+
+    @property
+    def action_space(self) -> gym.spaces.Space:
+        """The task's gymnasium action space: Discrete(n_actions) or Box(-1, 1, (action_dim,), float32)."""
+        if self.action_dim:
+            return gym.spaces.Box(-1.0, 1.0, (self.action_dim,), np.float32)
+        return gym.spaces.Discrete(self.n_actions)
 
     def make(self, seed: int | None = None) -> gym.Env:
         """A seeded gymnasium instance of the task."""
@@ -120,6 +134,33 @@ def _acrobot_observe(s: np.ndarray) -> np.ndarray:
                     axis=1).astype(np.float32)
 
 
+# --- MountainCarContinuous ------------------------------------------------------------------------------
+_MC_POWER, _MC_MAX_SPEED, _MC_MIN_POS, _MC_MAX_POS, _MC_GOAL = 0.0015, 0.07, -1.2, 0.6, 0.45
+
+
+def _mountain_car_state(rng: np.random.Generator) -> np.ndarray:
+    return np.array([rng.uniform(low=-0.6, high=-0.4), 0])
+
+
+def _mountain_car_dynamics(s: np.ndarray, a: np.ndarray):
+    """gymnasium's Continuous_MountainCarEnv.step: its scalar arithmetic is float64 (numpy scalars mixed with
+    Python floats), its state float32 after every step (float64 after a reset), its action cost uses the
+    unclipped action."""
+    action = np.asarray(a, np.float64).reshape(len(s), -1)[:, 0]
+    position, velocity = s[:, 0], s[:, 1]
+    force = np.clip(action, -1.0, 1.0)
+    velocity = velocity + (force * _MC_POWER - 0.0025 * np.cos(3 * position))
+    velocity = np.where(velocity > _MC_MAX_SPEED, _MC_MAX_SPEED, velocity)
+    velocity = np.where(velocity < -_MC_MAX_SPEED, -_MC_MAX_SPEED, velocity)
+    position = position + velocity
+    position = np.where(position > _MC_MAX_POS, _MC_MAX_POS, position)
+    position = np.where(position < _MC_MIN_POS, _MC_MIN_POS, position)
+    velocity = np.where((position == _MC_MIN_POS) & (velocity < 0), 0.0, velocity)
+    term = (position >= _MC_GOAL) & (velocity >= 0.0)
+    reward = np.where(term, 100.0, 0.0) - action ** 2 * 0.1
+    return np.stack([position, velocity], axis=1).astype(np.float32).astype(np.float64), reward, term
+
+
 TASKS: dict[str, Task] = {
     "CartPole-v0": Task("CartPole-v0", 4, 2, 200, 195.0, 4, _cartpole_state,
                         lambda s: s.astype(np.float32), _cartpole_dynamics),
@@ -127,6 +168,17 @@ TASKS: dict[str, Task] = {
                         lambda s: s.astype(np.float32), _cartpole_dynamics),
     "Acrobot-v1": Task("Acrobot-v1", 6, 3, 500, -100.0, 4, _acrobot_state, _acrobot_observe, _acrobot_dynamics),
 }
+
+
+BOX_TASKS: dict[str, Task] = {
+    "MountainCarContinuous-v0": Task("MountainCarContinuous-v0", 2, 0, 999, 90.0, 2, _mountain_car_state,
+                                     lambda s: s.astype(np.float32), _mountain_car_dynamics, action_dim=1),
+}
+
+
+def vectorised_task(name: str) -> Task | None:
+    """The task `name` of TASKS or BOX_TASKS (a copy of its dynamics exists), else None."""
+    return TASKS.get(name) or BOX_TASKS.get(name)
 
 
 def get_task(name: str) -> Task:
@@ -159,7 +211,8 @@ class BatchedTask:
         self.state, self.t, self.n = self.state[idx], self.t[idx], len(idx)
 
     def step(self, actions: np.ndarray):
-        """Step every copy; returns (obs, reward, terminated, truncated) as arrays of length N."""
+        """Step every copy with actions [N] (Discrete) or [N, action_dim] (Box); returns (obs, reward,
+        terminated, truncated) as arrays of length N."""
         self.state, reward, term = self.task.dynamics(self.state, actions)
         self.t += 1
         trunc = (self.t >= self.task.max_steps) & ~term

@@ -1,11 +1,12 @@
-"""The batched route of the RN inner loop: the DDQN / Dueling DDQN agents of a job train in lockstep
-(`benchmark.agents.batched`) on `BatchedRewardEnv` copies (an RN setting) or `BatchedTask` copies (the real
-reward), and come back as the same `AgentRun` records as `benchmark.rn.inner.run_agent` would give them.
+"""The batched route of the RN inner loop: the agents of a job whose kind has a lockstep trainer (DDQN / Dueling
+DDQN, `benchmark.agents.batched`; continuous TD3, `benchmark.agents.batched_td3`) train in lockstep on
+`BatchedRewardEnv` copies (an RN setting) or `BatchedTask` copies (the real reward) of a task with vectorised
+dynamics (`benchmark.envs.tasks.vectorised_task`: CartPole, Acrobot, MountainCarContinuous), and come back as the
+same `AgentRun` records as `benchmark.rn.inner.run_agent` would give them.
 
-Agents the lockstep engine does not cover (tabular, TD3, PPO, ...), the ICM setting (trained online) and tasks
-without vectorised dynamics (`benchmark.envs.tasks.TASKS`: Cliff Walking, MountainCarContinuous) take the scalar
-path, one agent at a time. A member whose RN gave a non-finite term at any training step is marked diverged,
-as the scalar path's DivergenceLatch does.
+Agents without a lockstep trainer (tabular, discrete TD3, PPO), the ICM setting (trained online) and tasks
+without vectorised dynamics (Cliff Walking, HalfCheetah) take the scalar path, one agent at a time. A member whose
+RN gave a non-finite term at any training step is marked diverged, as the scalar path's DivergenceLatch does.
 """
 from __future__ import annotations
 
@@ -15,34 +16,39 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from benchmark.agents.batched import AgentSpec, evaluate_batched, train_batched
-from benchmark.agents.registry import kind_of
+from benchmark.agents.lockstep import AgentSpec, evaluate_batched
+from benchmark.agents.registry import action_space_type, kind_of
 from benchmark.engine import partition_by_cost
 from benchmark.envs.reward import BatchedRewardEnv, task_limits
-from benchmark.envs.tasks import TASKS, BatchedTask
+from benchmark.envs.tasks import BatchedTask, vectorised_task
 from benchmark.rn.inner import REAL, AgentRun, RewardSetting, agent_run, run_agent
 
 
 def lockstep_job(task: str, setting: RewardSetting, config) -> bool:
-    """Whether the agent of `config` on `setting` trains in a lockstep batch (engine batched)."""
-    return task in TASKS and setting.kind in (REAL, "rn") and kind_of(config).batched
+    """Whether the agent of `config` on `setting` trains in a lockstep batch (engine batched): its kind has a
+    lockstep trainer and acts in the action space of `task`, which has vectorised dynamics; the reward is the
+    real one or an RN."""
+    kind, vector = kind_of(config), vectorised_task(task)
+    return (vector is not None and setting.kind in (REAL, "rn") and kind.lockstep is not None
+            and action_space_type(vector.action_space) in kind.action_spaces)
 
 
 def run_agents_batched(task: str, jobs: list[tuple[RewardSetting, object, int]], test_episodes: int,
                        stop_at_solved: bool = True) -> list[AgentRun]:
     """`benchmark.rn.inner.run_agent` for each (setting, config, seed), the lockstep-able ones together.
 
-    Lockstep agents are grouped by what one batch shares: the reward setting's kind and RN architecture (the
-    parameter vectors and gammas may differ per agent) and the network's activation and dueling flag; each
-    group is split by cost as in the SE engine (`benchmark.engine.partition_by_cost`). wall_s of a lockstep
-    agent is its group's wall time divided by the group's size.
+    Lockstep agents are grouped by what one batch shares: the lockstep trainer, the reward setting's kind and RN
+    architecture (the parameter vectors and gammas may differ per agent) and the networks' activation and dueling
+    flag; each group is split by cost as in the SE engine (`benchmark.engine.partition_by_cost`). wall_s of a
+    lockstep agent is its group's wall time divided by the group's size.
     """
     torch.set_num_threads(1)
     runs: list[AgentRun | None] = [None] * len(jobs)
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i, (setting, config, seed) in enumerate(jobs):
         if lockstep_job(task, setting, config):
-            groups[(setting.kind, setting.rn, config.activation, config.dueling)].append(i)
+            groups[(kind_of(config).lockstep, setting.kind, setting.rn, config.activation,
+                    getattr(config, "dueling", False))].append(i)
         else:
             runs[i] = run_agent(task, setting, config, seed, test_episodes, stop_at_solved)
     for members in (g for group in groups.values()
@@ -55,7 +61,7 @@ def run_agents_batched(task: str, jobs: list[tuple[RewardSetting, object, int]],
 def _train_group(task_name: str, jobs: list[tuple[RewardSetting, object, int]], test_episodes: int,
                  stop_at_solved: bool) -> list[AgentRun]:
     start = time.perf_counter()
-    task = TASKS[task_name]
+    task = vectorised_task(task_name)
     _, threshold = task_limits(task_name)
     specs = [AgentSpec(config, seed) for _, config, seed in jobs]
     setting = jobs[0][0]
@@ -64,9 +70,10 @@ def _train_group(task_name: str, jobs: list[tuple[RewardSetting, object, int]], 
     else:
         env = BatchedRewardEnv(task, setting.rn, np.stack([np.asarray(s.params) for s, _, _ in jobs]),
                                [float(c.gamma) for _, c, _ in jobs])
-    results, q = train_batched(task, env, specs, threshold if stop_at_solved else float("inf"))
+    train = kind_of(specs[0].config).lockstep_trainer()
+    results, policy = train(task, env, specs, threshold if stop_at_solved else float("inf"))
     rn_diverged = getattr(env, "diverged", np.zeros(len(jobs), bool))
-    returns, lengths = evaluate_batched(task, q, [s.seed for s in specs], test_episodes)
+    returns, lengths = evaluate_batched(task, policy, [s.seed for s in specs], test_episodes)
     wall = (time.perf_counter() - start) / len(jobs)
     return [agent_run(result, threshold, spec.config.early_out_num, rn_diverged[j], returns[j], lengths[j], wall)
             for j, (result, spec) in enumerate(zip(results, specs))]

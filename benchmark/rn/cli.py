@@ -33,7 +33,8 @@ def _add_train_rn(sub) -> None:
     p.add_argument("--config", type=Path, help="JSON file with RNRunConfig fields (nes/rn/agent_config sections)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (1: serial, in this process)")
     p.add_argument("--engine", choices=["batched", "scalar"], default=None,
-                   help="batched (default): DDQN agents on CartPole/Acrobot train in lockstep; scalar: one at a time")
+                   help="batched (default): DDQN agents on CartPole/Acrobot and TD3 agents on "
+                        "MountainCarContinuous train in lockstep; scalar: one at a time")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true")
@@ -106,7 +107,8 @@ def _add_rn_eval(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--engine", choices=["batched", "scalar"], default="batched",
-                   help="batched: DDQN agents on CartPole/Acrobot train in lockstep; scalar: one at a time")
+                   help="batched: DDQN agents on CartPole/Acrobot and TD3 agents on MountainCarContinuous train in "
+                        "lockstep; scalar: one at a time")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--resume", action="store_true", help="continue the run in --out; finished cells are kept")
     p.add_argument("--quiet", action="store_true")

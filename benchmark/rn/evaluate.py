@@ -10,9 +10,9 @@ curves cover the same episodes; the solve point (the first episode at which the 
 early_out_num episodes reaches the threshold) is what the real-task stopping rule would have stopped at.
 
 One (setting, agent kind, agent index) is a *cell*; each finished cell is written at once to OUT/cells/, so a
-killed run resumes without redoing it (like `benchmark.protocol`). With engine batched, the DDQN cells of one
-(setting, agent kind) on CartPole/Acrobot train in lockstep as one job per worker and are written when that job
-ends; a killed run redoes the jobs in progress. Outputs: OUT/rn_eval.json (config,
+killed run resumes without redoing it (like `benchmark.protocol`). With engine batched, the DDQN cells (CartPole,
+Acrobot) or TD3 cells (MountainCarContinuous) of one (setting, agent kind) train in lockstep as one job per worker
+and are written when that job ends; a killed run redoes the jobs in progress. Outputs: OUT/rn_eval.json (config,
 settings), OUT/rns/<label>/ (copies of the RN files and their NES history), OUT/rn_agents.csv (one row per
 agent), OUT/rn_curves.csv (one row per training episode); `analysis.rn` makes the tables and figures.
 """
@@ -72,7 +72,7 @@ class RNEvalConfig:
     seed: int = 0
     """Root seed of agent seeds and hyperparameter samples."""
     engine: str = "batched"
-    """batched: the DDQN / Dueling DDQN cells of one (setting, agent kind) on a task with vectorised dynamics
+    """batched: the DDQN / Dueling DDQN / TD3 cells of one (setting, agent kind) on a task with vectorised dynamics
     train in lockstep, one job per worker (`benchmark.rn.batched`); ICM, other agents and tasks, and scalar: one
     cell per job, one agent at a time. An evaluation written before this field existed ran scalar."""
 

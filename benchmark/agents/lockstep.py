@@ -1,0 +1,419 @@
+"""What every lockstep trainer shares (`benchmark.agents.batched` for DDQN, `benchmark.agents.batched_td3` for
+continuous TD3): many agents trained as one computation, each member in one row of every tensor.
+
+- `BatchedMLP`: stacked, padded MLPs in one flat parameter tensor, with a hand-written backward pass;
+- `BatchedAdam`: torch.optim.Adam's step with per-row learning rates and step counts;
+- `BatchedReplay`: one packed replay tensor for all members, sampled with the members' counter-based draws;
+- `Lockstep`: the per-member episode bookkeeping, stopping rules and compaction of finished members' rows;
+- `evaluate_batched`: greedy test episodes of every member as one vectorised rollout.
+
+Every random number comes from `benchmark.rng`, keyed by the member's seed, which is what lets each member train
+as its scalar agent would (up to float summation order).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+import numpy as np
+import torch
+
+from benchmark import rng
+from benchmark.agents.budget import should_stop
+from benchmark.agents.ddqn import TrainResult
+from benchmark.envs.tasks import BatchedTask
+from benchmark.nets import ACTIVATION_FNS
+
+_BETA1, _BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults, same formula as its step()
+_V_FLOOR = 1e-36  # see BatchedAdam.step
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """One member of a batch: its hyperparameters (any agent config) and seed."""
+
+    config: object
+    seed: int
+
+
+class BatchedEnv(Protocol):
+    """N environment copies stepped together (numpy in, numpy out).
+
+    `step` returns (next obs, reward, terminated, truncated) or, for an environment whose agents learn from a
+    reward other than the real one (`benchmark.envs.reward.BatchedRewardEnv`), a fifth array: the real reward.
+    The engine records returns of the real reward (training curve, stopping rule, test returns), as the scalar
+    agents do with info["real_reward"]; without a fifth array the reward is the real one (real task, SE).
+    """
+
+    n: int
+
+    def reset(self, idx: np.ndarray, seeds: list[int]) -> None: ...
+
+    def observation(self) -> np.ndarray: ...
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]: ...
+
+    def select(self, idx: np.ndarray) -> None: ...
+
+
+def step_env(env: BatchedEnv, actions: np.ndarray) -> tuple[np.ndarray, ...]:
+    """One step of `env`: (next obs, reward to learn from, terminated, truncated, real reward)."""
+    out = env.step(actions)
+    return tuple(out) if len(out) == 5 else (*out, out[1])
+
+
+class BatchedMLP:
+    """Stacked, padded MLPs of M rows in one flat parameter tensor theta [M, D]: in_dim -> hidden layers ->
+    out_dim, or with `dueling` a value head (1) and an advantage head (out_dim) combined as V + A - mean(A).
+
+    `configs` give each row's hidden_size, hidden_layers and activation (one activation per batch). All weights
+    start at zero; `load_member` writes a scalar network's parameters into a row.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, configs: list, dueling: bool = False):
+        first = configs[0]
+        if any(c.activation != first.activation for c in configs):
+            raise ValueError("one batch needs one activation; group members first")
+        self.m, self.in_dim, self.out_dim = len(configs), in_dim, out_dim
+        self.activation, self.dueling = ACTIVATION_FNS[first.activation], dueling
+        self.activation_backward = ACTIVATION_BACKWARD[first.activation]
+        self.hidden = max(c.hidden_size for c in configs)
+        self.layers = max(c.hidden_layers for c in configs)
+        shapes = [(self.hidden, in_dim), (self.hidden,)]
+        for _ in range(self.layers - 1):
+            shapes += [(self.hidden, self.hidden), (self.hidden,)]
+        heads = [(1, self.hidden), (1,), (out_dim, self.hidden), (out_dim,)] if dueling else \
+            [(out_dim, self.hidden), (out_dim,)]
+        self.shapes = shapes + heads
+        sizes = [int(np.prod(s)) for s in self.shapes]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
+        self._views_cache: list[tuple[torch.Tensor, list[torch.Tensor]]] = []
+        self.theta = torch.zeros(self.m, int(self.offsets[-1]))
+        layers_t = torch.tensor([c.hidden_layers for c in configs])
+        self.layer_on = [(layers_t > i)[:, None, None] for i in range(self.layers)]  # gate of hidden layer i
+        self._all_layer_on = self.layer_on
+        self.all_layers = bool((layers_t == self.layers).all())
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep the per-member gates of `rows` (weights are passed to forward by the caller)."""
+        self.layer_on = [g[rows] for g in self.layer_on]
+
+    def select_all(self, m: int) -> None:
+        """Restore the gates of all m members (after training compacted them)."""
+        self.layer_on = self._all_layer_on
+        assert self.layer_on[0].shape[0] == m
+
+    def views(self, theta: torch.Tensor) -> list[torch.Tensor]:
+        """Per-layer views [M, *shape] of a flat [M, D] tensor (the last few are cached by identity)."""
+        for cached, views in self._views_cache:
+            if cached is theta:
+                return views
+        m = theta.shape[0]
+        views = [theta[:, a:b].view(m, *s) for a, b, s in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
+        self._views_cache = [(theta, views)] + self._views_cache[:2]
+        return views
+
+    def _segments(self, n_params: int) -> list[int]:
+        """Segment (index into self.shapes) of each of a scalar network's n_params parameter tensors, given in
+        torch's order: hidden layers (weight, bias) first, then the head(s)."""
+        n_heads = 4 if self.dueling else 2
+        return list(range(n_params - n_heads)) + [2 * self.layers + j for j in range(n_heads)]
+
+    @torch.no_grad()
+    def load_member(self, i: int, params: list[torch.Tensor]) -> None:
+        """Write a scalar network's parameters (torch's order, nn.Linear layout) into row i."""
+        views = self.views(self.theta)
+        for seg, p in zip(self._segments(len(params)), params):
+            views[seg][i][tuple(slice(0, d) for d in p.shape)] = p.detach()
+
+    @torch.no_grad()
+    def copy_member(self, i: int, params: list[torch.Tensor]) -> None:
+        """Copy row i's weights into a scalar network's parameters (torch's order, nn.Linear layout)."""
+        views = self.views(self.theta)
+        for seg, p in zip(self._segments(len(params)), params):
+            p.copy_(views[seg][i][tuple(slice(0, d) for d in p.shape)])
+
+    def _gates(self, rows: slice | None) -> list[torch.Tensor]:
+        return self.layer_on if rows is None else [g[rows] for g in self.layer_on]
+
+    def forward(self, theta: torch.Tensor, x: torch.Tensor, cache: list | None = None,
+                rows: slice | None = None) -> torch.Tensor:
+        """Outputs [M, out, N] (feature-major) of inputs x [M, N, in]; `rows`: theta holds only these rows.
+
+        Feature-major layout is several times faster for narrow layers. Padded units need no mask: their
+        weights and biases start at zero and act(0) = 0 for every supported activation, so they output zero
+        and receive zero gradients (tests check this). Pass a list as `cache` to keep what backward needs.
+        """
+        v = self.views(theta)
+        gates = self._gates(rows)
+        a = x.transpose(1, 2)
+        for layer in range(self.layers):
+            w, b = v[2 * layer], v[2 * layer + 1]
+            h = self.activation(torch.baddbmm(b[:, :, None], w, a))
+            if cache is not None:
+                cache.append((a, h))
+            a = h if layer == 0 or self.all_layers else torch.where(gates[layer], h, a)
+        k = 2 * self.layers
+        if cache is not None:
+            cache.append(a)
+        if self.dueling:
+            value = torch.baddbmm(v[k + 1][:, :, None], v[k], a)
+            adv = torch.baddbmm(v[k + 3][:, :, None], v[k + 2], a)
+            return value + adv - adv.mean(1, keepdim=True)
+        return torch.baddbmm(v[k + 1][:, :, None], v[k], a)
+
+    def backward(self, theta: torch.Tensor, cache: list, d_out: torch.Tensor, input_grad: bool = False,
+                 rows: slice | None = None, param_grad: bool = True):
+        """Gradient [M, D] of sum(d_out * forward(theta, x)) for the x that filled `cache`; with `input_grad`,
+        (that gradient, the gradient w.r.t. x, feature-major [M, in, N]); without `param_grad` the first is None
+        (not computed).
+
+        Written out by hand (no autograd graph): the per-step cost of autograd dominates at these sizes.
+        """
+        v = self.views(theta)
+        gates = self._gates(rows)
+        grad = torch.empty_like(theta) if param_grad else None
+        g = self.views(grad) if param_grad else None
+        k = 2 * self.layers
+        top = cache[-1]
+        top_t = top.transpose(1, 2)
+        if self.dueling:
+            assert param_grad, "dueling heads: parameter gradients only"
+            d_value = d_out.sum(1, keepdim=True)
+            d_adv = d_out - d_out.mean(1, keepdim=True)
+            torch.bmm(d_value, top_t, out=g[k])
+            torch.sum(d_value, -1, out=g[k + 1])
+            torch.bmm(d_adv, top_t, out=g[k + 2])
+            torch.sum(d_adv, -1, out=g[k + 3])
+            d_a = torch.bmm(v[k].transpose(1, 2), d_value).baddbmm_(v[k + 2].transpose(1, 2), d_adv)
+        else:
+            if param_grad:
+                torch.bmm(d_out, top_t, out=g[k])
+                torch.sum(d_out, -1, out=g[k + 1])
+            d_a = torch.bmm(v[k].transpose(1, 2), d_out)
+        for layer in range(self.layers - 1, -1, -1):
+            a_in, h = cache[layer]
+            if layer == 0 or self.all_layers:
+                d_h, d_skip = d_a, None
+            else:
+                on = gates[layer]
+                d_h, d_skip = torch.where(on, d_a, 0.0), torch.where(on, 0.0, d_a)
+            d_z = self.activation_backward(d_h, h)
+            if param_grad:
+                torch.bmm(d_z, a_in.transpose(1, 2), out=g[2 * layer])
+                torch.sum(d_z, -1, out=g[2 * layer + 1])
+            if layer > 0 or input_grad:
+                d_a = torch.bmm(v[2 * layer].transpose(1, 2), d_z)
+                if d_skip is not None:
+                    d_a = d_a + d_skip
+        return (grad, d_a) if input_grad else grad
+
+
+ACTIVATION_BACKWARD = {
+    "tanh": lambda d_h, h: torch.ops.aten.tanh_backward(d_h, h),
+    "relu": lambda d_h, h: torch.ops.aten.threshold_backward(d_h, h, 0.0),
+    "leaky_relu": lambda d_h, h: torch.ops.aten.leaky_relu_backward(d_h, h, 0.01, True),
+}
+"""Activation name -> (gradient w.r.t. output, output) -> gradient w.r.t. input (torch's fused kernels)."""
+
+
+class BatchedAdam:
+    """torch.optim.Adam (default betas and eps) for the rows of a flat [M, D] parameter tensor, each row with its
+    own learning rate and step count."""
+
+    def __init__(self, theta: torch.Tensor, lr: np.ndarray):
+        self.m, self.v = torch.zeros_like(theta), torch.zeros_like(theta)
+        self.lr = np.asarray(lr, np.float64)
+        self.steps = np.zeros(len(self.lr))
+
+    def select(self, keep: np.ndarray) -> None:
+        keep_t = torch.from_numpy(keep)
+        self.m, self.v, self.lr, self.steps = self.m[keep_t], self.v[keep_t], self.lr[keep], self.steps[keep]
+
+    def step(self, theta: torch.Tensor, grad: torch.Tensor, mask: np.ndarray) -> torch.Tensor:
+        """theta after one Adam step of the rows in `mask` (bool [M]); the other rows keep their parameters and
+        their Adam state."""
+        self.steps[mask] += 1
+        steps = np.maximum(self.steps, 1)
+        step_size = torch.from_numpy((self.lr / (1.0 - _BETA1 ** steps)).astype(np.float32))[:, None]
+        bc2_sqrt = torch.from_numpy(np.sqrt(1.0 - _BETA2 ** steps).astype(np.float32))[:, None]
+        new_m = self.m.lerp(grad, 1.0 - _BETA1)
+        new_v = self.v * _BETA2 + (1.0 - _BETA2) * grad * grad
+        # sqrt of v >= 1e-36 instead of v: the same denominator bit for bit (sqrt(1e-36) / bc2_sqrt <= 3.2e-17 is
+        # below half an ulp of eps), but torch's sqrt is some 20x slower on zeros (never-updated weights)
+        new_theta = theta - step_size * new_m / (new_v.clamp_min(_V_FLOOR).sqrt() / bc2_sqrt + _ADAM_EPS)
+        if mask.all():
+            self.m, self.v = new_m, new_v
+            return new_theta
+        col = torch.from_numpy(mask)[:, None]
+        self.m = torch.where(col, new_m, self.m)
+        self.v = torch.where(col, new_v, self.v)
+        return torch.where(col, new_theta, theta)
+
+
+class Minibatch(NamedTuple):
+    """Sampled transitions of every row: obs and next_obs [M, B, obs], action [M, B, action width], reward and
+    terminated [M, B] (float32)."""
+
+    obs: torch.Tensor
+    next_obs: torch.Tensor
+    action: torch.Tensor
+    reward: torch.Tensor
+    terminated: torch.Tensor
+
+
+class BatchedReplay:
+    """The replay buffers of all rows as one packed tensor [M, capacity, obs | next obs | action | reward |
+    terminated]; row i holds at most caps[i] transitions (a ring, like `benchmark.agents.ddqn.ReplayBuffer`).
+    Actions take action_width columns (1 for an integer action, stored as a float)."""
+
+    def __init__(self, caps: np.ndarray, obs_dim: int, action_width: int):
+        self.caps = np.asarray(caps, np.int64)
+        o, w = obs_dim, action_width
+        self.buffer = torch.zeros(len(self.caps), int(self.caps.max()), 2 * o + w + 2)
+        self.cols = (slice(0, o), slice(o, 2 * o), slice(2 * o, 2 * o + w), 2 * o + w, 2 * o + w + 1)
+        self.ptr, self.size = np.zeros(len(self.caps), np.int64), np.zeros(len(self.caps), np.int64)
+
+    def select(self, keep: np.ndarray) -> None:
+        self.buffer = self.buffer[torch.from_numpy(keep)]
+        self.caps, self.ptr, self.size = self.caps[keep], self.ptr[keep], self.size[keep]
+
+    def add(self, idx: np.ndarray, obs, next_obs, action, reward, terminated) -> None:
+        """Append the transition of each row in idx (arguments are arrays over all rows)."""
+        action = np.asarray(action).reshape(len(action), -1)
+        row = np.concatenate([obs[idx], next_obs[idx], action[idx], reward[idx, None], terminated[idx, None]],
+                             axis=1).astype(np.float32)
+        self.buffer[torch.from_numpy(idx), torch.from_numpy(self.ptr[idx])] = torch.from_numpy(row)
+        self.ptr[idx] = (self.ptr[idx] + 1) % self.caps[idx]
+        self.size[idx] = np.minimum(self.size[idx] + 1, self.caps[idx])
+
+    def sample(self, keys: np.ndarray, updates: np.ndarray, batch: int) -> Minibatch:
+        """`batch` transitions per row, indices drawn like the scalar agents': REPLAY stream at counter
+        `updates[i]`, indices 0..batch-1, uniform over the row's filled size."""
+        idx = torch.from_numpy(rng.integers(keys[:, None], rng.Stream.REPLAY, updates[:, None],
+                                            np.arange(batch)[None], np.maximum(self.size, 1)[:, None]))
+        m, cap, width = self.buffer.shape
+        flat_idx = (idx + torch.arange(0, m * cap, cap)[:, None]).view(-1)
+        sample = self.buffer.view(m * cap, width).index_select(0, flat_idx).view(m, batch, width)
+        return Minibatch(*(sample[:, :, c] for c in self.cols))
+
+
+class Lockstep:
+    """Per-member training state as rows, and the loop: `tick` (one environment step of every row, written by
+    the agent's trainer) until every member has stopped; rows of finished members are compacted away.
+
+    Row i belongs to member rows[i]. Subclasses name their own per-row numpy arrays and tensors in _ROW_ARRAYS /
+    _ROW_TENSORS (compacted here) and select their networks' and optimisers' rows in `_select`.
+    """
+
+    _ROW_ARRAYS: tuple[str, ...] = ("rows", "keys", "t", "updates", "ep_return", "ep_len", "alive")
+    _ROW_TENSORS: tuple[str, ...] = ()
+
+    def __init__(self, env: BatchedEnv, specs: list[AgentSpec], solved: float | None, replay: BatchedReplay):
+        m = len(specs)
+        self.env, self.solved, self.replay = env, solved, replay
+        self.configs = [s.config for s in specs]
+        self.rows = np.arange(m)  # original member index of each row
+        self.keys = np.array([rng.member_key(s.seed) for s in specs], dtype=np.uint64)
+        self.results = [TrainResult() for _ in range(m)]
+        self.t = np.zeros(m, np.int64)  # per-member global step counter
+        self.updates = np.zeros(m, np.int64)
+        self.ep_return, self.ep_len = np.zeros(m), np.zeros(m, np.int64)
+        self.alive = np.ones(m, bool)
+        env.reset(np.arange(m), [rng.seed_value(k, rng.Stream.TRAIN_RESET, 0) for k in self.keys])
+        self.obs = env.observation()
+
+    def col(self, name: str) -> np.ndarray:
+        """The config field `name` of every member."""
+        return np.array([getattr(c, name) for c in self.configs])
+
+    def compact(self) -> None:
+        """Keep only the rows of members still training (their state is copied, nothing else changes)."""
+        keep = np.flatnonzero(self.alive)
+        keep_t = torch.from_numpy(keep)
+        for name in self._ROW_ARRAYS + ("obs",):
+            setattr(self, name, getattr(self, name)[keep])
+        for name in self._ROW_TENSORS:
+            setattr(self, name, getattr(self, name)[keep_t])
+        self.replay.select(keep)
+        self.env.select(keep)
+        self._select(keep)
+
+    def _select(self, keep: np.ndarray) -> None:
+        """Keep the rows `keep` of the trainer's networks and optimisers."""
+
+    @torch.no_grad()
+    def run(self) -> list[TrainResult]:
+        while len(self.rows):
+            self.tick()
+            if self.alive.sum() <= 0.75 * len(self.rows):
+                self.compact()
+        return self.results
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+    def record_step(self, next_obs, action, reward, terminated, real) -> np.ndarray:
+        """Store the transitions of the rows still training and advance their clocks and returns; their idx."""
+        idx = np.flatnonzero(self.alive)
+        self.replay.add(idx, self.obs, next_obs, action, reward, terminated)
+        self.t[idx] += 1
+        self.ep_len[idx] += 1
+        self.ep_return[idx] += real[idx]  # the recorded return is the real one (see BatchedEnv)
+        return idx
+
+    def end_episodes(self, ended: np.ndarray, diverged: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
+        """Record the episodes of rows `ended`; a member that diverged or meets its stopping rule stops, the
+        others start their next episode. Returns next_obs with the restarted rows' first observations."""
+        for i in np.flatnonzero(ended):
+            member = self.rows[i]
+            res = self.results[member]
+            res.diverged = res.diverged or bool(diverged[i])
+            res.returns.append(float(self.ep_return[i]))
+            res.lengths.append(int(self.ep_len[i]))
+            self._episode_ended(i, res.episodes)
+            self.ep_return[i], self.ep_len[i] = 0.0, 0
+            if res.diverged or should_stop(res.returns, res.steps, self.configs[member], self.solved):
+                self.stop(i)
+        restart = np.flatnonzero(ended & self.alive)
+        if len(restart):
+            self.env.reset(restart, [rng.seed_value(self.keys[i], rng.Stream.TRAIN_RESET,
+                                                    self.results[self.rows[i]].episodes) for i in restart])
+            next_obs = next_obs.copy()
+            next_obs[restart] = self.env.observation()[restart]
+        return next_obs
+
+    def _episode_ended(self, i: int, episodes: int) -> None:
+        """Per-episode schedules of row i, after its episodes-th episode."""
+
+    def stop(self, i: int) -> None:
+        """Row i's member has finished: mask it and keep its final parameters."""
+        self.alive[i] = False
+        self._keep_final(i, self.rows[i])
+
+    def _keep_final(self, i: int, member: int) -> None:
+        raise NotImplementedError
+
+
+@torch.no_grad()
+def evaluate_batched(task, policy, seeds: list[int], episodes: int,
+                     env: BatchedEnv | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy test returns (real, see BatchedEnv) and lengths [M, episodes] of every member of `policy` (M
+    members; `greedy(obs [M, episodes, obs_dim])` -> actions of the M * episodes copies), all at once: on the
+    real task, or on `env` (M * episodes copies, member-major: copy i * episodes + e is member i's episode e)."""
+    m = policy.m
+    env = BatchedTask(task, m * episodes) if env is None else env
+    keys = [rng.member_key(s) for s in seeds]
+    env.reset(np.arange(m * episodes),
+              [rng.seed_value(k, rng.Stream.TEST_RESET, e) for k in keys for e in range(episodes)])
+    returns, lengths = np.zeros(m * episodes), np.zeros(m * episodes, np.int64)
+    running = np.ones(m * episodes, bool)
+    obs = env.observation()
+    with np.errstate(all="ignore"):  # finished copies keep stepping (masked) and may leave the valid range
+        while running.any():
+            action = policy.greedy(torch.from_numpy(obs).view(m, episodes, -1))
+            obs, _, terminated, truncated, real = step_env(env, action)
+            returns += np.where(running, real, 0.0)
+            lengths += running
+            running &= ~(terminated | truncated)
+    return returns.reshape(m, episodes), lengths.reshape(m, episodes)
