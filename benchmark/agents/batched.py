@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from benchmark import rng
-from benchmark.agents.ddqn import DDQN, DDQNConfig, QNetwork, TrainResult, buffer_capacity
-from benchmark.agents.lockstep import (AgentSpec, BatchedAdam, BatchedEnv, BatchedMLP, BatchedReplay, Lockstep,
+from benchmark.agents.ddqn import DDQN, DDQNConfig, QNetwork, TrainResult
+from benchmark.agents.lockstep import (AgentSpec, BatchedAdam, BatchedEnv, BatchedMLP, Lockstep,
                                        evaluate_batched, step_env)
 from benchmark.envs.tasks import Task
 
@@ -51,10 +51,9 @@ class _Lockstep(Lockstep):
     """DDQN's per-member state: Q-network, target, Adam, epsilon schedule, replay."""
 
     _ROW_ARRAYS = Lockstep._ROW_ARRAYS + ("batch", "eps_min", "eps_decay", "init_episodes", "eps", "learning")
-    _ROW_TENSORS = ("theta", "target", "gamma", "tau")
+    _ROW_TENSORS = ("theta", "target", "gamma", "tau", "inv_batch")
 
     def __init__(self, task: Task, env: BatchedEnv, specs: list[AgentSpec], solved: float | None):
-        self.task = task
         self.configs = [s.config for s in specs]
         self.q = BatchedQ(task.obs_dim, task.n_actions, specs)
         self.final_theta = self.q.theta.clone()
@@ -68,8 +67,8 @@ class _Lockstep(Lockstep):
         self.init_episodes = self.col("init_episodes")
         self.eps = self.col("eps_init").astype(np.float64)
         self.learning = self.init_episodes <= 0
-        caps = np.array([buffer_capacity(c, task.max_steps) for c in self.configs])
-        super().__init__(env, specs, solved, BatchedReplay(caps, task.obs_dim, 1))
+        self.inv_batch = torch.from_numpy(1.0 / self.batch.astype(np.float32))[:, None]
+        super().__init__(task, env, specs, solved, 1)
 
     def _select(self, keep: np.ndarray) -> None:
         self.adam.select(keep)
@@ -118,11 +117,10 @@ class _Lockstep(Lockstep):
         out = q.forward(theta, obs, cache)
         td = out.gather(1, act[:, None, :])[:, 0] - y  # [M, B]
         batch_mask = torch.from_numpy((np.arange(bmax)[None] < self.batch[:, None]).astype(np.float32))
-        inv_batch = torch.from_numpy(1.0 / self.batch.astype(np.float32))[:, None]
         td = td * batch_mask
         finite = torch.isfinite((td * td).sum(1)).numpy()
         step_mask = active & finite
-        d_out = torch.zeros_like(out).scatter_(1, act[:, None, :], (2.0 * inv_batch * td)[:, None, :])
+        d_out = torch.zeros_like(out).scatter_(1, act[:, None, :], (2.0 * self.inv_batch * td)[:, None, :])
         grad = torch.nan_to_num(q.backward(theta, cache, d_out))
         new_theta = self.adam.step(theta, grad, step_mask)
         new_target = self.tau * new_theta + (1.0 - self.tau) * target

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from benchmark import rng
-from benchmark.agents.ddqn import TrainResult, buffer_capacity
-from benchmark.agents.lockstep import AgentSpec, BatchedAdam, BatchedEnv, BatchedMLP, BatchedReplay, Lockstep, step_env
+from benchmark.agents.ddqn import TrainResult
+from benchmark.agents.lockstep import (ACTIVATION_BACKWARD, AgentSpec, BatchedAdam, BatchedEnv, BatchedMLP, Lockstep,
+                                       step_env)
 from benchmark.agents.rollout import action_bounds
 from benchmark.agents.td3 import TD3
 from benchmark.envs.tasks import Task
@@ -77,7 +78,7 @@ class _TD3Lockstep(Lockstep):
         if not continuous:
             raise ConfigError(f"the lockstep TD3 acts in Box action spaces; task={task.name!r} has "
                               f"{task.action_space}")
-        self.task, m, d, o = task, len(specs), self.d, task.obs_dim
+        m, d, o = len(specs), self.d, task.obs_dim
         self.center, self.half = (self.high + self.low) / 2, (self.high - self.low) / 2
         self.configs = [s.config for s in specs]
         self.actor = BatchedMLP(o, d, self.configs)
@@ -101,8 +102,7 @@ class _TD3Lockstep(Lockstep):
         self.sigma = self.col("expl_noise").astype(np.float64)
         self.sigma_decay, self.sigma_min = self.col("expl_noise_decay"), self.col("expl_noise_min")
         self.noise = np.zeros((m, d))
-        caps = np.array([buffer_capacity(c, task.max_steps) for c in self.configs])
-        super().__init__(env, specs, solved, BatchedReplay(caps, o, d))
+        super().__init__(task, env, specs, solved, d)
 
     def _twin(self, rows: np.ndarray) -> np.ndarray:
         """Critic rows (Q1 and Q2) of member rows `rows`."""
@@ -178,7 +178,7 @@ class _TD3Lockstep(Lockstep):
     def update(self, active: np.ndarray) -> np.ndarray:
         """One TD3 update of every active row (critics; every policy_delay-th also actor and targets); returns
         the rows whose critic or actor loss was not finite (their bad update is not applied)."""
-        n, d, o = len(self.rows), self.d, self.task.obs_dim
+        n, d = len(self.rows), self.d
         bmax = int(self.batch[active].max())
         sample = self.replay.sample(self.keys, self.updates, bmax)
         # target-smoothing normals: REPLAY stream at the update's counter, indices b .. b + b * d - 1
@@ -224,7 +224,7 @@ class _TD3Lockstep(Lockstep):
         actor_ok = torch.isfinite(q1.sum((1, 2))).numpy()
         d_q1 = torch.where(in_batch, -self.inv_batch, 0.0)[:, None]  # d(-mean Q1) / dQ1
         _, d_x = self.critic.backward(q1_theta, cache_q, d_q1, input_grad=True, rows=slice(0, n), param_grad=False)
-        d_pre = torch.ops.aten.tanh_backward(d_x[:, o:], mu)
+        d_pre = ACTIVATION_BACKWARD["tanh"](d_x[:, o:], mu)
         grad = torch.nan_to_num(self.actor.backward(self.theta_a, cache_a, d_pre))
         step = due & actor_ok
         self.theta_a = self.adam_a.step(self.theta_a, grad, step)

@@ -20,7 +20,7 @@ import torch
 
 from benchmark import rng
 from benchmark.agents.budget import should_stop
-from benchmark.agents.ddqn import TrainResult
+from benchmark.agents.ddqn import TrainResult, buffer_capacity
 from benchmark.envs.tasks import BatchedTask
 from benchmark.nets import ACTIVATION_FNS
 
@@ -309,10 +309,13 @@ class Lockstep:
     _ROW_ARRAYS: tuple[str, ...] = ("rows", "keys", "t", "updates", "ep_return", "ep_len", "alive")
     _ROW_TENSORS: tuple[str, ...] = ()
 
-    def __init__(self, env: BatchedEnv, specs: list[AgentSpec], solved: float | None, replay: BatchedReplay):
+    def __init__(self, task, env: BatchedEnv, specs: list[AgentSpec], solved: float | None, action_width: int):
+        """action_width: replay columns of one action (1 for an integer action)."""
         m = len(specs)
-        self.env, self.solved, self.replay = env, solved, replay
+        self.task, self.env, self.solved = task, env, solved
         self.configs = [s.config for s in specs]
+        caps = np.array([buffer_capacity(c, task.max_steps) for c in self.configs])
+        self.replay = BatchedReplay(caps, task.obs_dim, action_width)
         self.rows = np.arange(m)  # original member index of each row
         self.keys = np.array([rng.member_key(s.seed) for s in specs], dtype=np.uint64)
         self.results = [TrainResult() for _ in range(m)]
