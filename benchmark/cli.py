@@ -40,6 +40,14 @@ def _add_train_ses(sub) -> None:
     hp = p.add_mutually_exclusive_group()
     hp.add_argument("--vary-hp", action="store_true", help="agents sample their hyperparameters (the default)")
     hp.add_argument("--fixed-hp", action="store_true", help="every agent uses the default hyperparameters")
+    p.add_argument("--give-up-after", type=int, default=0, metavar="K",
+                   help="abandon a seed after K consecutive NES iterations in which no member beat --give-up-below, "
+                        "and try the next seed instead (0: never give up)")
+    p.add_argument("--give-up-below", type=float, default=None,
+                   help="score floor of --give-up-after (default: the task's random-policy return, e.g. 22.5 on "
+                        "CartPole-v0)")
+    p.add_argument("--max-seeds", type=int, default=None, help="seeds to try at most with --give-up-after "
+                                                                 "(default 3 x count)")
     p.add_argument("--scheduler", help="dask.distributed scheduler address (tcp://HOST:PORT); default: local "
                                        "processes; set --workers to the cluster's worker threads")
     p.set_defaults(func=_cmd_train_ses)
@@ -47,15 +55,20 @@ def _add_train_ses(sub) -> None:
 
 def _cmd_train_ses(args) -> int:
     from benchmark.errors import check_range
+    from benchmark.nes.trainer import GiveUp
     from benchmark.se_sets import train_ses
 
     check_range("count", args.count, 1, 100_000, integer=True)
+    check_range("give_up_after", args.give_up_after, 0, 100_000, integer=True)
     args.seed, args.vary_hp = args.seed_start, not args.fixed_hp
     run = run_config_from_args(args)
+    give_up = GiveUp(args.give_up_after, args.give_up_below) if args.give_up_after else None
     folders = train_ses(run, args.out, args.count, args.seed_start, workers=args.workers, progress=not args.quiet,
-                        scheduler=args.scheduler)
+                        scheduler=args.scheduler, give_up=give_up, max_seeds=args.max_seeds)
     solved = sum(json.loads((f / "se.json").read_text()).get("solved", False) for f in folders)
-    print(f"{run.task}: {solved} of {len(folders)} SEs solved the task; files in {args.out}")
+    given_up = json.loads((args.out / "set.json").read_text())["given_up_seeds"]
+    print(f"{run.task}: {solved} of {len(folders)} SEs solved the task ({len(given_up)} given up: "
+          f"{given_up}); files in {args.out}")
     return 0
 
 

@@ -8,7 +8,7 @@ from tqdm.auto import tqdm
 
 from benchmark import io
 from benchmark.errors import ConfigError
-from benchmark.nes.trainer import RunConfig, train_se
+from benchmark.nes.trainer import GIVEN_UP, GiveUp, RunConfig, train_se
 from benchmark.parallel import default_workers, executor_scope
 
 SET_META = "set.json"
@@ -19,25 +19,46 @@ def se_folder(out: Path, seed: int) -> Path:
 
 
 def train_ses(run: RunConfig, out: Path, count: int, seed_start: int = 0, *, workers: int | None = None,
-              progress: bool = True, executor=None, scheduler: str | None = None) -> list[Path]:
+              progress: bool = True, executor=None, scheduler: str | None = None,
+              give_up: GiveUp | None = None, max_seeds: int | None = None) -> list[Path]:
     """Learn `count` SEs with seeds seed_start, seed_start+1, ... into out/se_<seed>/ (resumable).
 
-    A finished SE (its se.json exists) is skipped; a started one resumes from its checkpoint. Jobs run on
-    `executor`, else on a new one: the dask.distributed cluster at `scheduler` or local processes.
+    A finished SE (its se.json exists) is skipped; a started one resumes from its checkpoint. With `give_up`, a
+    seed whose population shows no learning is abandoned (out/se_<seed>/given_up.json) and the next seed is
+    tried instead, up to `max_seeds` seeds in all (default 3 x count). Jobs run on `executor`, else on a new
+    one: the dask.distributed cluster at `scheduler` or local processes. Returns the finished SEs' folders.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    seeds = list(range(seed_start, seed_start + count))
-    io.write_json(out / SET_META, {"run": run.to_dict(), "seeds": seeds, "versions": io.package_versions()})
+    max_seeds = 3 * count if max_seeds is None else max_seeds
+    if max_seeds < count:
+        raise ConfigError(f"max_seeds={max_seeds} must be at least count={count}")
     workers = default_workers() if workers is None else workers
+    finished, abandoned = [], []
+    _write_set_meta(out, run, finished, abandoned, give_up)
     with executor_scope(executor, workers, scheduler) as pool, \
-            tqdm(seeds, disable=not progress, unit="SE", desc=f"SE set {out.name}") as bar:
-        for seed in bar:
+            tqdm(total=count, disable=not progress, unit="SE", desc=f"SE set {out.name}") as bar:
+        for seed in range(seed_start, seed_start + max_seeds):
+            if len(finished) == count:
+                break
             folder = se_folder(out, seed)
-            if not (folder / io.SE_META).exists():
+            if not (folder / io.SE_META).exists() and not (give_up and (folder / GIVEN_UP).exists()):
                 train_se(dataclasses.replace(run, seed=seed), folder, workers=workers, resume=True,
-                         progress=progress, executor=pool)
-    return [se_folder(out, s) for s in seeds]
+                         progress=progress, executor=pool, give_up=give_up)
+            if (folder / io.SE_META).exists():
+                finished.append(seed)
+                bar.update(1)
+            else:
+                abandoned.append(seed)
+            _write_set_meta(out, run, finished, abandoned, give_up)
+    return [se_folder(out, s) for s in finished]
+
+
+def _write_set_meta(out: Path, run: RunConfig, finished: list[int], abandoned: list[int],
+                    give_up: GiveUp | None) -> None:
+    io.write_json(out / SET_META, {"run": run.to_dict(), "seeds": finished, "given_up_seeds": abandoned,
+                                   "give_up": dataclasses.asdict(give_up) if give_up else None,
+                                   "versions": io.package_versions()})
 
 
 def find_ses(path: Path) -> list[Path]:

@@ -7,6 +7,7 @@ dynamics (MountainCarContinuous-v0), which only reward networks use (an SE's act
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import gymnasium as gym
@@ -187,6 +188,26 @@ def get_task(name: str) -> Task:
         return TASKS[name]
     except KeyError:
         raise ConfigError(f"task={name!r} is not a known task; choose one of {sorted(TASKS)}") from None
+
+
+@lru_cache(maxsize=None)
+def random_policy_return(name: str, episodes: int = 100, seed: int = 0) -> float:
+    """Mean return of the uniformly random policy on task `name` over seeded episodes (CartPole-v0 about 22,
+    Acrobot-v1 about -500): the level below which an agent has learned nothing."""
+    task = vectorised_task(name) or get_task(name)
+    env = BatchedTask(task, episodes)
+    env.reset(np.arange(episodes), [seed * 100_003 + i for i in range(episodes)])
+    rng = np.random.default_rng(seed)
+    returns, alive = np.zeros(episodes), np.ones(episodes, dtype=bool)
+    while alive.any():
+        if task.action_dim:
+            actions = rng.uniform(-1.0, 1.0, (episodes, task.action_dim))
+        else:
+            actions = rng.integers(task.n_actions, size=episodes)
+        _, reward, term, trunc = env.step(actions)
+        returns += np.where(alive, reward, 0.0)
+        alive &= ~(term | trunc)
+    return float(returns.mean())
 
 
 class BatchedTask:

@@ -19,7 +19,7 @@ from benchmark.agents.ddqn import DDQNConfig
 from benchmark.agents.sampling import sample_configs
 from benchmark.engine import ENGINES, train_and_test
 from benchmark.envs.synthetic import SEConfig, initial_se_parameters, se_network
-from benchmark.envs.tasks import get_task
+from benchmark.envs.tasks import get_task, random_policy_return
 from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.nes.strategy import NESConfig, NESStrategy
 from benchmark.parallel import default_workers, make_executor, shutdown_now
@@ -75,6 +75,38 @@ class RunState:
     elapsed_s: float
     real_steps: int
     solved: bool = False
+    given_up: bool = False
+    """Set when a GiveUp rule ended the run (recorded in given_up.json, not in the checkpoint)."""
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    """Abandon an SE whose population shows no learning: `after` consecutive NES iterations in which no member
+    scored above `below` (None: the task's random-policy return, benchmark.envs.tasks.random_policy_return).
+
+    Some seeds start where every agent collapses to a constant action (CartPole-v0 members at 9-10 for
+    iteration after iteration); giving them up lets an SE set move on to the next seed instead of spending
+    the whole iteration limit there.
+    """
+
+    after: int
+    below: float | None = None
+
+    def __post_init__(self):
+        check_range("give_up_after", self.after, 1, 100_000, integer=True)
+
+    def floor(self, task: str) -> float:
+        return random_policy_return(task) if self.below is None else float(self.below)
+
+    def applies(self, task: str, history: list[dict]) -> bool:
+        """True when the last `after` rows of `history` all have best_member_score <= the floor."""
+        if len(history) < self.after:
+            return False
+        floor = self.floor(task)
+        return all(row["best_member_score"] <= floor for row in history[-self.after:])
+
+
+GIVEN_UP = "given_up.json"
 
 
 def member_specs(run: RunConfig, iteration: int, n: int) -> list[AgentSpec]:
@@ -88,10 +120,13 @@ def member_specs(run: RunConfig, iteration: int, n: int) -> list[AgentSpec]:
 
 
 def train_se(run: RunConfig, out: Path, *, workers: int | None = None, resume: bool = False,
-             progress: bool = True, executor=None, stop_after: int | None = None) -> RunState:
+             progress: bool = True, executor=None, stop_after: int | None = None,
+             give_up: GiveUp | None = None) -> RunState:
     """Run (or resume) NES for `run`, writing SE, metadata, history and checkpoints into `out`.
 
     stop_after: end after this many iterations of this call (used to test resuming).
+    give_up: end without an SE when this rule applies; writes out/given_up.json (history and checkpoint stay,
+    so a later --resume without the rule can continue the run).
     """
     task = get_task(run.task)
     out = io.prepare_out_dir(out, resume, io.CHECKPOINT)
@@ -106,6 +141,9 @@ def train_se(run: RunConfig, out: Path, *, workers: int | None = None, resume: b
     try:
         while not state.solved and state.iteration < run.iterations:
             if stop_after is not None and done_here >= stop_after:
+                break
+            if give_up is not None and give_up.applies(run.task, state.history):
+                state.given_up = True
                 break
             start = time.perf_counter()
             it = state.iteration
@@ -140,8 +178,14 @@ def train_se(run: RunConfig, out: Path, *, workers: int | None = None, resume: b
             executor.shutdown()
     finally:
         bar.close()
-    if state.solved or state.iteration >= run.iterations:
+    if state.given_up:
+        io.write_json(out / GIVEN_UP, {"seed": run.seed, "task": run.task, "iterations": state.iteration,
+                                       "after": give_up.after, "below": give_up.floor(run.task),
+                                       "best_centre_score": state.best_score, "wall_time_s": state.elapsed_s,
+                                       "real_env_steps": state.real_steps})
+    elif state.solved or state.iteration >= run.iterations:
         _write_final(out, run, state)
+        (out / GIVEN_UP).unlink(missing_ok=True)  # a given-up run continued to the end is an SE after all
     return state
 
 

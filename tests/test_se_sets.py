@@ -1,0 +1,61 @@
+"""SE sets: giving up seeds whose population learns nothing, and trying the next seed instead."""
+import dataclasses
+import json
+
+import pytest
+
+from benchmark import io
+from benchmark.agents.ddqn import DDQNConfig
+from benchmark.envs.tasks import random_policy_return
+from benchmark.errors import ConfigError
+from benchmark.nes.strategy import NESConfig
+from benchmark.nes.trainer import GIVEN_UP, GiveUp, RunConfig
+from benchmark.se_sets import SET_META, find_ses, train_ses
+
+RUN = RunConfig(iterations=3, nes=NESConfig(population=2), test_episodes=2,
+                agent=DDQNConfig(max_episodes=2, batch_size=16, hidden_size=16))
+
+
+def test_random_policy_return_is_the_known_level():
+    assert 18 < random_policy_return("CartPole-v0") < 27
+    assert random_policy_return("Acrobot-v1") < -450
+    assert random_policy_return("CartPole-v0") == random_policy_return("CartPole-v0", episodes=100, seed=0)
+
+
+def test_give_up_needs_after_consecutive_flat_iterations():
+    rule = GiveUp(after=2, below=10.0)
+    flat, learned = {"best_member_score": 9.5}, {"best_member_score": 40.0}
+    assert not rule.applies("CartPole-v0", [flat])
+    assert rule.applies("CartPole-v0", [learned, flat, flat])
+    assert not rule.applies("CartPole-v0", [flat, learned, flat])
+    assert GiveUp(after=1).floor("CartPole-v0") == random_policy_return("CartPole-v0")
+    with pytest.raises(ConfigError, match="give_up_after"):
+        GiveUp(after=0)
+
+
+def test_given_up_seeds_are_recorded_and_the_set_moves_on(tmp_path):
+    out = tmp_path / "set"
+    folders = train_ses(RUN, out, count=1, workers=1, progress=False, give_up=GiveUp(1, below=1e9), max_seeds=2)
+    assert folders == []
+    meta = json.loads((out / SET_META).read_text())
+    assert meta["seeds"] == [] and meta["given_up_seeds"] == [0, 1]
+    marker = json.loads((out / "se_000" / GIVEN_UP).read_text())
+    assert marker["iterations"] == 1 and marker["below"] == 1e9
+    assert (out / "se_000" / io.HISTORY).exists() and not (out / "se_000" / io.SE_META).exists()
+    # without the rule, a given-up seed resumes from its checkpoint and becomes an SE of the set
+    folders = train_ses(RUN, out, count=1, workers=1, progress=False)
+    assert [f.name for f in folders] == ["se_000"] and [f.name for f in find_ses(out)] == ["se_000"]
+    assert not (out / "se_000" / GIVEN_UP).exists()
+    assert json.loads((out / "se_000" / io.SE_META).read_text())["iterations"] == 3
+
+
+def test_a_rule_that_never_applies_changes_nothing(tmp_path):
+    plain = train_ses(RUN, tmp_path / "a", count=1, workers=1, progress=False)
+    ruled = train_ses(RUN, tmp_path / "b", count=1, workers=1, progress=False, give_up=GiveUp(1, below=-1e9))
+    a, b = (io.read_json(f[0] / io.SE_META) for f in (plain, ruled))
+    assert a["centre_score"] == b["centre_score"] and a["iterations"] == b["iterations"]
+
+
+def test_max_seeds_below_count_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="max_seeds"):
+        train_ses(dataclasses.replace(RUN), tmp_path, count=3, max_seeds=2, progress=False)
