@@ -1,9 +1,10 @@
 """Train agents on SEs (or on the real task) and test them on the real task, through either engine.
 
 `scalar` trains one agent at a time with its scalar agent class (`benchmark.agents.registry.make_agent`) on
-gymnasium environments (the readable reference); `batched` trains a chunk of agents in lockstep with
-`benchmark.agents.batched` (agents the lockstep engine does not cover, such as discrete TD3, still train one
-at a time). Either way the jobs go through a concurrent.futures.Executor, a chunk or an agent per job.
+gymnasium environments (the readable reference); `batched` trains a chunk of agents in lockstep, each kind with its
+own lockstep trainer (`AgentKind.lockstep`: DDQN / Dueling DDQN `benchmark.agents.batched`, discrete TD3
+`benchmark.agents.batched_td3_discrete`); kinds without one still train one at a time. Either way the jobs go
+through a concurrent.futures.Executor, a chunk or an agent per job.
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from benchmark.agents.batched import AgentSpec, evaluate_batched, train_batched
 from benchmark.agents.ddqn import TrainResult
+from benchmark.agents.lockstep import AgentSpec, evaluate_batched
 from benchmark.agents.registry import kind_of, make_agent
 from benchmark.envs.synthetic import BatchedSE, SEConfig, SyntheticEnv
 from benchmark.envs.tasks import BatchedTask, get_task
@@ -61,7 +62,8 @@ def train_and_test(task_name: str, specs: list[AgentSpec], se_config: SEConfig |
 
 
 def lockstep(spec: AgentSpec, engine: str) -> bool:
-    """Whether `spec`'s agent trains in a lockstep batch under `engine`."""
+    """Whether `spec`'s agent trains in a lockstep batch under `engine` (its kind has a lockstep trainer for the
+    Discrete tasks SEs stand in for)."""
     return engine == "batched" and kind_of(spec.config).batched
 
 
@@ -84,10 +86,10 @@ def _run_chunk(engine: str, task_name: str, specs: list[AgentSpec], se_config: S
     task = get_task(task_name)
     solved = task.solved if se_params is None else None
     outcomes: list[AgentOutcome | None] = [None] * len(specs)
-    kinds: dict[tuple, list[int]] = defaultdict(list)  # one batch needs one (activation, dueling)
+    kinds: dict[tuple, list[int]] = defaultdict(list)  # one batch needs one (trainer, activation, dueling)
     for i, spec in enumerate(specs):
         if lockstep(spec, engine):
-            kinds[(spec.config.activation, spec.config.dueling)].append(i)
+            kinds[batch_key(spec.config)].append(i)
         else:
             outcomes[i] = _run_scalar(task, spec, se_config, None if se_params is None else se_params[i], solved,
                                       test_episodes, test_on_real)
@@ -98,16 +100,21 @@ def _run_chunk(engine: str, task_name: str, specs: list[AgentSpec], se_config: S
             env = BatchedTask(task, len(members))
         else:
             env = BatchedSE(task, se_config, torch.as_tensor(se_params[members], dtype=torch.float32))
-        results, q = train_batched(task, env, group_specs, solved)
+        results, policy = kind_of(group_specs[0].config).lockstep_trainer()(task, env, group_specs, solved)
         test_env = None
         if se_params is not None and not test_on_real:
             rows = np.repeat(se_params[members], test_episodes, axis=0)
             test_env = BatchedSE(task, se_config, torch.as_tensor(rows, dtype=torch.float32))
-        returns, lengths = evaluate_batched(task, q, [s.seed for s in group_specs], test_episodes, test_env)
+        returns, lengths = evaluate_batched(task, policy, [s.seed for s in group_specs], test_episodes, test_env)
         wall = (time.perf_counter() - start) / len(members)
         for j, i in enumerate(members):
             outcomes[i] = AgentOutcome(results[j], returns[j].tolist(), int(lengths[j].sum()), wall)
     return outcomes  # type: ignore[return-value]
+
+
+def batch_key(config) -> tuple:
+    """What the members of one lockstep batch share: the kind's trainer, the activation, the dueling flag."""
+    return kind_of(config).lockstep, config.activation, getattr(config, "dueling", False)
 
 
 _TICK_OVERHEAD_S = 1e-3  # fixed cost of one lockstep tick (measured, 2-core machine)

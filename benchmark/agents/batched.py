@@ -6,16 +6,16 @@ Varied architectures stay exact: hidden sizes are padded to the largest and mask
 hidden layers skip the extra layers through a per-member gate, and batch sizes are padded and the loss
 masked. Every random number comes from `benchmark.rng`, keyed by the member's seed, so each member trains
 as `benchmark.agents.ddqn.DDQN` would with the same config and seed (up to float summation order).
-The machinery shared with the lockstep TD3 (`benchmark.agents.batched_td3`) is in `benchmark.agents.lockstep`.
+The machinery shared with the lockstep TD3s (`benchmark.agents.batched_td3`, `benchmark.agents.batched_td3_discrete`)
+is in `benchmark.agents.lockstep`.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from benchmark import rng
 from benchmark.agents.ddqn import DDQN, DDQNConfig, QNetwork, TrainResult
-from benchmark.agents.lockstep import (AgentSpec, BatchedAdam, BatchedEnv, BatchedMLP, Lockstep,
+from benchmark.agents.lockstep import (AgentSpec, BatchedAdam, BatchedEnv, BatchedMLP, EpsilonGreedy, Lockstep,
                                        evaluate_batched, step_env)
 from benchmark.envs.tasks import Task
 
@@ -50,7 +50,7 @@ class BatchedQ(BatchedMLP):
 class _Lockstep(Lockstep):
     """DDQN's per-member state: Q-network, target, Adam, epsilon schedule, replay."""
 
-    _ROW_ARRAYS = Lockstep._ROW_ARRAYS + ("batch", "eps_min", "eps_decay", "init_episodes", "eps", "learning")
+    _ROW_ARRAYS = Lockstep._ROW_ARRAYS + ("batch",)
     _ROW_TENSORS = ("theta", "target", "gamma", "tau", "inv_batch")
 
     def __init__(self, task: Task, env: BatchedEnv, specs: list[AgentSpec], solved: float | None):
@@ -63,15 +63,13 @@ class _Lockstep(Lockstep):
         self.batch = self.col("batch_size")
         self.gamma = torch.tensor(self.col("gamma"), dtype=torch.float32)[:, None]
         self.tau = torch.tensor(self.col("tau"), dtype=torch.float32)[:, None]
-        self.eps_min, self.eps_decay = self.col("eps_min"), self.col("eps_decay")
-        self.init_episodes = self.col("init_episodes")
-        self.eps = self.col("eps_init").astype(np.float64)
-        self.learning = self.init_episodes <= 0
+        self.explore = EpsilonGreedy(self.configs)
         self.inv_batch = torch.from_numpy(1.0 / self.batch.astype(np.float32))[:, None]
         super().__init__(task, env, specs, solved, 1)
 
     def _select(self, keep: np.ndarray) -> None:
         self.adam.select(keep)
+        self.explore.select(keep)
         self.q.select(torch.from_numpy(keep))
 
     def run(self) -> tuple[list[TrainResult], BatchedQ]:
@@ -81,24 +79,15 @@ class _Lockstep(Lockstep):
         return results, self.q
 
     def tick(self) -> None:
-        task, keys, alive = self.task, self.keys, self.alive
         greedy = self.q.forward(self.theta, torch.from_numpy(self.obs)[:, None, :])[:, :, 0].max(1).indices.numpy()
-        explore = rng.uniform(keys, rng.Stream.EXPLORE_COIN, self.t) < self.eps
-        random_action = rng.integers(keys, rng.Stream.EXPLORE_ACTION, self.t, 0, task.n_actions)
-        action = np.where(explore, random_action, greedy)
-        next_obs, reward, terminated, truncated, real = step_env(self.env, action)
-        self.record_step(next_obs, action, reward, terminated, real)
+        action = self.explore.actions(self.keys, self.t, greedy, self.task.n_actions)
+        self.advance(action, step_env(self.env, action))
 
-        diverged = np.zeros(len(alive), bool)
-        active = alive & self.learning
-        if active.any():
-            diverged = self.update(active)
-            self.updates[active] += 1
-        self.obs = self.end_episodes(alive & (terminated | truncated | diverged), diverged, next_obs)
+    def _learning(self) -> np.ndarray:
+        return self.explore.learning
 
     def _episode_ended(self, i: int, episodes: int) -> None:
-        self.eps[i] = max(self.eps_min[i], self.eps[i] * self.eps_decay[i])
-        self.learning[i] = episodes >= self.init_episodes[i]
+        self.explore.episode_ended(i, episodes)
 
     def _keep_final(self, i: int, member: int) -> None:
         self.final_theta[member] = self.theta[i]

@@ -1,9 +1,11 @@
 """What every lockstep trainer shares (`benchmark.agents.batched` for DDQN, `benchmark.agents.batched_td3` for
-continuous TD3): many agents trained as one computation, each member in one row of every tensor.
+continuous TD3, `benchmark.agents.batched_td3_discrete` for discrete TD3; what only the two TD3s share is in
+`benchmark.agents.lockstep_td3`): many agents trained as one computation, each member in one row of every tensor.
 
 - `BatchedMLP`: stacked, padded MLPs in one flat parameter tensor, with a hand-written backward pass;
 - `BatchedAdam`: torch.optim.Adam's step with per-row learning rates and step counts;
 - `BatchedReplay`: one packed replay tensor for all members, sampled with the members' counter-based draws;
+- `EpsilonGreedy`: DDQN's epsilon-greedy training actions and schedule (DDQN and discrete TD3);
 - `Lockstep`: the per-member episode bookkeeping, stopping rules and compaction of finished members' rows;
 - `evaluate_batched`: greedy test episodes of every member as one vectorised rollout.
 
@@ -298,9 +300,43 @@ class BatchedReplay:
         return Minibatch(*(sample[:, :, c] for c in self.cols))
 
 
+def config_column(configs: list, name: str) -> np.ndarray:
+    """The config field `name` of every member."""
+    return np.array([getattr(c, name) for c in configs])
+
+
+class EpsilonGreedy:
+    """Epsilon-greedy training actions of every row with DDQN's per-episode schedule: eps starts at eps_init and
+    is multiplied by eps_decay after every episode, down to eps_min; a row learns once init_episodes episodes are
+    done (`learning`). The draws are the scalar agents': coin from EXPLORE_COIN, random action from
+    EXPLORE_ACTION (index 0), both at the row's step counter."""
+
+    def __init__(self, configs: list):
+        self.eps_min, self.eps_decay = config_column(configs, "eps_min"), config_column(configs, "eps_decay")
+        self.init_episodes = config_column(configs, "init_episodes")
+        self.eps = config_column(configs, "eps_init").astype(np.float64)
+        self.learning = self.init_episodes <= 0
+
+    def select(self, keep: np.ndarray) -> None:
+        for name in ("eps_min", "eps_decay", "init_episodes", "eps", "learning"):
+            setattr(self, name, getattr(self, name)[keep])
+
+    def actions(self, keys: np.ndarray, t: np.ndarray, greedy: np.ndarray, n_actions: int) -> np.ndarray:
+        """Each row's training action: a uniformly random one with probability eps, else its `greedy` one."""
+        explore = rng.uniform(keys, rng.Stream.EXPLORE_COIN, t) < self.eps
+        random_action = rng.integers(keys, rng.Stream.EXPLORE_ACTION, t, 0, n_actions)
+        return np.where(explore, random_action, greedy)
+
+    def episode_ended(self, i: int, episodes: int) -> None:
+        """Row i's schedule after its episodes-th episode."""
+        self.eps[i] = max(self.eps_min[i], self.eps[i] * self.eps_decay[i])
+        self.learning[i] = episodes >= self.init_episodes[i]
+
+
 class Lockstep:
     """Per-member training state as rows, and the loop: `tick` (one environment step of every row, written by
-    the agent's trainer) until every member has stopped; rows of finished members are compacted away.
+    the agent's trainer, which ends with `advance`) until every member has stopped; rows of finished members are
+    compacted away.
 
     Row i belongs to member rows[i]. Subclasses name their own per-row numpy arrays and tensors in _ROW_ARRAYS /
     _ROW_TENSORS (compacted here) and select their networks' and optimisers' rows in `_select`.
@@ -328,7 +364,7 @@ class Lockstep:
 
     def col(self, name: str) -> np.ndarray:
         """The config field `name` of every member."""
-        return np.array([getattr(c, name) for c in self.configs])
+        return config_column(self.configs, name)
 
     def compact(self) -> None:
         """Keep only the rows of members still training (their state is copied, nothing else changes)."""
@@ -354,6 +390,27 @@ class Lockstep:
         return self.results
 
     def tick(self) -> None:
+        raise NotImplementedError
+
+    def advance(self, action: np.ndarray, stepped: tuple[np.ndarray, ...]) -> None:
+        """The rest of a tick after the environment step `stepped` (`step_env`'s tuple) with `action`: store the
+        transitions, one `update` of the rows that learn (`_learning`), then end, record and restart episodes."""
+        alive = self.alive
+        next_obs, reward, terminated, truncated, real = stepped
+        self.record_step(next_obs, action, reward, terminated, real)
+        diverged = np.zeros(len(alive), bool)
+        active = alive & self._learning()
+        if active.any():
+            diverged = self.update(active)
+            self.updates[active] += 1
+        self.obs = self.end_episodes(alive & (terminated | truncated | diverged), diverged, next_obs)
+
+    def _learning(self) -> np.ndarray:
+        """Rows that update at this step (read after the step is recorded)."""
+        raise NotImplementedError
+
+    def update(self, active: np.ndarray) -> np.ndarray:
+        """One update of every active row; returns the rows whose loss was not finite (they stop, diverged)."""
         raise NotImplementedError
 
     def record_step(self, next_obs, action, reward, terminated, real) -> np.ndarray:

@@ -18,8 +18,10 @@ DISCRETE, BOX = "discrete", "box"
 """Names of the action-space types an agent kind can act in."""
 
 LOCKSTEP_DDQN = "benchmark.agents.batched:train_batched"
+LOCKSTEP_TD3_DISCRETE = "benchmark.agents.batched_td3_discrete:train_batched_td3_discrete"
 LOCKSTEP_TD3 = "benchmark.agents.batched_td3:train_batched_td3"
-"""The lockstep trainers: DDQN / Dueling DDQN (SE and RN training), continuous TD3 (RN training on Box tasks)."""
+"""The lockstep trainers: DDQN / Dueling DDQN and discrete TD3 (SE engine: SE training and the transfer protocol;
+RN training on Discrete tasks), continuous TD3 (RN training on Box tasks)."""
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,8 @@ class AgentKind:
     varied_space: str
     """search_spaces module the transfer protocol samples this agent's hyperparameters from."""
     lockstep: str | None
-    """The lockstep trainer of the batched engines, "module:function" (LOCKSTEP_DDQN, LOCKSTEP_TD3), or None:
-    always the scalar agent."""
+    """The lockstep trainer of the batched engines, "module:function" (LOCKSTEP_DDQN, LOCKSTEP_TD3_DISCRETE,
+    LOCKSTEP_TD3), or None: always the scalar agent."""
     overrides: tuple[tuple[str, object], ...] = ()
     """Fields that set this kind apart from the config class's defaults (e.g. dueling=True)."""
     action_spaces: tuple[str, ...] = (DISCRETE,)
@@ -41,8 +43,9 @@ class AgentKind:
 
     @property
     def batched(self) -> bool:
-        """The SE engine (`benchmark.engine`) trains it in lockstep: DDQN's trainer (SE tasks are Discrete)."""
-        return self.lockstep == LOCKSTEP_DDQN
+        """The SE engine (`benchmark.engine`) trains it in lockstep: it has a lockstep trainer and acts in Discrete
+        action spaces (those of the tasks SEs stand in for)."""
+        return self.lockstep is not None and DISCRETE in self.action_spaces
 
     def lockstep_trainer(self):
         """The lockstep training function, ``train(task, env, specs, solved) -> (results, policy)`` (policy: what
@@ -65,7 +68,7 @@ AGENTS: dict[str, AgentKind] = {k.name: k for k in (
     AgentKind("dueling_ddqn", "benchmark.agents.ddqn", "DDQNConfig", "DDQN", "ddqn_varied", LOCKSTEP_DDQN,
               (("dueling", True),)),
     AgentKind("td3_discrete", "benchmark.agents.td3_discrete", "TD3DiscreteConfig", "TD3Discrete",
-              "td3_discrete_varied", None),
+              "td3_discrete_varied", LOCKSTEP_TD3_DISCRETE),
     AgentKind("q_learning", "benchmark.agents.tabular", "QLearningConfig", "QLearning", "q_learning_varied", None),
     AgentKind("sarsa", "benchmark.agents.tabular", "SARSAConfig", "SARSA", "sarsa_varied", None),
     AgentKind("ppo", "benchmark.agents.ppo", "PPOConfig", "PPO", "ppo_varied", None, action_spaces=(DISCRETE, BOX)),

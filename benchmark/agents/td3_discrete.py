@@ -114,13 +114,26 @@ def gumbel_noise(uniform: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(-np.log(-np.log(u))).float()
 
 
-def gumbel_softmax(logits: torch.Tensor, noise: torch.Tensor, temperature: float, hard: bool) -> torch.Tensor:
-    """softmax((logits + noise) / temperature); with `hard`, the one-hot argmax with the soft gradient."""
-    soft = torch.softmax((logits + noise) / temperature, dim=-1)
-    if not hard:
+def gumbel_softmax(logits: torch.Tensor, noise: torch.Tensor, temperature: float | torch.Tensor,
+                   hard: bool | torch.Tensor) -> torch.Tensor:
+    """softmax((logits + noise) / temperature); with `hard`, the one-hot argmax with the soft gradient.
+
+    The lockstep trainer passes per-row temperatures and hard flags as tensors broadcasting against logits."""
+    return straight_through(soft_sample(logits, noise, temperature), hard)
+
+
+def soft_sample(logits: torch.Tensor, noise: torch.Tensor, temperature: float | torch.Tensor) -> torch.Tensor:
+    """The relaxed Gumbel-softmax sample softmax((logits + noise) / temperature) over the last axis."""
+    return torch.softmax((logits + noise) / temperature, dim=-1)
+
+
+def straight_through(soft: torch.Tensor, hard: bool | torch.Tensor) -> torch.Tensor:
+    """soft or, where `hard`, the one-hot argmax of soft with soft's gradient (onehot - soft.detach() + soft)."""
+    if not isinstance(hard, torch.Tensor) and not hard:
         return soft
     onehot = torch.zeros_like(soft).scatter_(-1, soft.argmax(-1, keepdim=True), 1.0)
-    return onehot - soft.detach() + soft
+    straight = onehot - soft.detach() + soft
+    return torch.where(hard, straight, soft) if isinstance(hard, torch.Tensor) else straight
 
 
 class TwinCritic(torch.nn.Module):

@@ -1,10 +1,11 @@
 """The batched route of the RN inner loop: the agents of a job whose kind has a lockstep trainer (DDQN / Dueling
-DDQN, `benchmark.agents.batched`; continuous TD3, `benchmark.agents.batched_td3`) train in lockstep on
+DDQN, `benchmark.agents.batched`; discrete TD3, `benchmark.agents.batched_td3_discrete`; continuous TD3,
+`benchmark.agents.batched_td3`) train in lockstep on
 `BatchedRewardEnv` copies (an RN setting) or `BatchedTask` copies (the real reward) of a task with vectorised
 dynamics (`benchmark.envs.tasks.vectorised_task`: CartPole, Acrobot, MountainCarContinuous), and come back as the
 same `AgentRun` records as `benchmark.rn.inner.run_agent` would give them.
 
-Agents without a lockstep trainer (tabular, discrete TD3, PPO), the ICM setting (trained online) and tasks
+Agents without a lockstep trainer (tabular, PPO), the ICM setting (trained online) and tasks
 without vectorised dynamics (Cliff Walking, HalfCheetah) take the scalar path, one agent at a time. A member whose
 RN gave a non-finite term at any training step is marked diverged, as the scalar path's DivergenceLatch does.
 """
@@ -18,7 +19,7 @@ import torch
 
 from benchmark.agents.lockstep import AgentSpec, evaluate_batched
 from benchmark.agents.registry import action_space_type, kind_of
-from benchmark.engine import partition_by_cost
+from benchmark.engine import batch_key, partition_by_cost
 from benchmark.envs.reward import BatchedRewardEnv, task_limits
 from benchmark.envs.tasks import BatchedTask, vectorised_task
 from benchmark.rn.inner import REAL, AgentRun, RewardSetting, agent_run, run_agent
@@ -47,8 +48,7 @@ def run_agents_batched(task: str, jobs: list[tuple[RewardSetting, object, int]],
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i, (setting, config, seed) in enumerate(jobs):
         if lockstep_job(task, setting, config):
-            groups[(kind_of(config).lockstep, setting.kind, setting.rn, config.activation,
-                    getattr(config, "dueling", False))].append(i)
+            groups[(setting.kind, setting.rn, *batch_key(config))].append(i)
         else:
             runs[i] = run_agent(task, setting, config, seed, test_episodes, stop_at_solved)
     for members in (g for group in groups.values()

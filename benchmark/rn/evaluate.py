@@ -72,9 +72,10 @@ class RNEvalConfig:
     seed: int = 0
     """Root seed of agent seeds and hyperparameter samples."""
     engine: str = "batched"
-    """batched: the DDQN / Dueling DDQN / TD3 cells of one (setting, agent kind) on a task with vectorised dynamics
-    train in lockstep, one job per worker (`benchmark.rn.batched`); ICM, other agents and tasks, and scalar: one
-    cell per job, one agent at a time. An evaluation written before this field existed ran scalar."""
+    """batched: the DDQN / Dueling DDQN / discrete TD3 / TD3 cells of one (setting, agent kind) on a task with
+    vectorised dynamics train in lockstep, one job per worker (`benchmark.rn.batched`); ICM, other agents and tasks,
+    and scalar: one cell per job, one agent at a time. An evaluation written before this field existed ran
+    scalar."""
 
     def __post_init__(self):
         task_limits(self.task)

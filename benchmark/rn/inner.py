@@ -158,9 +158,9 @@ def agent_run(result, threshold: float, window: int, reward_diverged: bool, test
 def run_agents(task: str, jobs: list[tuple[RewardSetting, object, int]], test_episodes: int,
                stop_at_solved: bool = True, engine: str = "scalar") -> list[AgentRun]:
     """run_agent for each (setting, config, seed): one executor job. engine scalar: one agent after another;
-    batched: the DDQN / Dueling DDQN and TD3 agents on the real reward or an RN of a vectorised task train in
-    lockstep, the others one after another (`benchmark.rn.batched`); the records are the same either way (TD3's up
-    to float summation order)."""
+    batched: the DDQN / Dueling DDQN and TD3 (discrete, continuous) agents on the real reward or an RN of a
+    vectorised task train in lockstep, the others one after another (`benchmark.rn.batched`); the records are the
+    same either way (the TD3s' up to float summation order)."""
     from benchmark.engine import ENGINES
     from benchmark.errors import check_choice
 

@@ -36,10 +36,11 @@ the additive modes): it runs `iterations` iterations, and the RN written at the 
 objective is noisy, so the best-scoring centre would mostly select a lucky agent); the best-scoring centre and
 its iteration are kept in the checkpoint and the metadata.
 
-Engines (`RNRunConfig.engine`): batched (default) trains the DDQN / Dueling DDQN agents (CartPole, Acrobot) or the
-continuous TD3 agents (MountainCarContinuous) of a worker's members in lockstep on a task with vectorised dynamics
-(`benchmark.rn.batched`; the same AgentRun records as scalar, tested; TD3's up to float summation order, see
-`benchmark.agents.batched_td3`); scalar trains one agent at a time. Tabular agents, PPO, other tasks and ICM
+Engines (`RNRunConfig.engine`): batched (default) trains the DDQN / Dueling DDQN and discrete TD3 agents (CartPole,
+Acrobot) or the continuous TD3 agents (MountainCarContinuous) of a worker's members in lockstep on a task with
+vectorised dynamics (`benchmark.rn.batched`; the same AgentRun records as scalar, tested; the TD3s' up to float
+summation order, see `benchmark.agents.batched_td3` and `benchmark.agents.batched_td3_discrete`); scalar trains
+one agent at a time. Tabular agents, PPO, other tasks and ICM
 always take the scalar path.
 
 Files in OUT, as for SEs: checkpoint.safetensors (centre, best centre; JSON metadata with the run config and
@@ -109,7 +110,7 @@ class RNRunConfig:
     rn: RNConfig | None = None
     """RN architecture; None: RNConfig's defaults with this run's mode (if given, its mode must be `mode`)."""
     engine: str = "batched"
-    """batched: DDQN / Dueling DDQN and continuous TD3 agents on a task with vectorised dynamics
+    """batched: DDQN / Dueling DDQN, discrete TD3 and continuous TD3 agents on a task with vectorised dynamics
     (benchmark.envs.tasks.vectorised_task) train in lockstep (`benchmark.rn.batched`); other agents and tasks, and
     scalar: one agent at a time (the reference).
     A checkpoint written before this field existed ran scalar."""
