@@ -204,7 +204,7 @@ def _fields(run):
 
 def test_run_agents_batched_gives_the_scalar_records():
     """Members with their own RN parameters, gammas, seeds and architectures (one dueling), a real-reward
-    setting and a discrete TD3 agent (the scalar fallback) in one job: the AgentRun records equal the scalar
+    setting and a discrete TD3 agent (its own lockstep trainer) in one job: the AgentRun records equal the scalar
     path's."""
     rn_config = RNConfig(mode="potential_additive", hidden_size=8)
     configs = [DDQNConfig(max_episodes=8, batch_size=32, hidden_size=16, gamma=0.95),
