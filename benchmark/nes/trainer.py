@@ -22,7 +22,7 @@ from benchmark.envs.synthetic import SEConfig, initial_se_parameters, se_network
 from benchmark.envs.tasks import get_task, random_policy_return
 from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.nes.strategy import NESConfig, NESStrategy
-from benchmark.parallel import default_workers, make_executor, shutdown_now
+from benchmark.parallel import default_workers, executor_scope
 
 
 @dataclass(frozen=True)
@@ -132,50 +132,44 @@ def train_se(run: RunConfig, out: Path, *, workers: int | None = None, resume: b
     out = io.prepare_out_dir(out, resume, io.CHECKPOINT)
     workers = default_workers() if workers is None else workers
     state = _load_or_start(run, out, resume)
-    own_executor = executor is None
-    executor = make_executor(workers) if own_executor else executor
     strategy = NESStrategy(state.centre, run.nes)
     bar = tqdm(total=run.iterations, initial=state.iteration, disable=not progress, unit="it",
                desc=f"NES {run.task}")
     done_here = 0
     try:
-        while not state.solved and state.iteration < run.iterations:
-            if stop_after is not None and done_here >= stop_after:
-                break
-            if give_up is not None and give_up.applies(run.task, state.history):
-                state.given_up = True
-                break
-            start = time.perf_counter()
-            it = state.iteration
-            members = strategy.ask(np.random.default_rng([run.seed, 0, it]))
-            params = np.vstack([strategy.centre[None], members])
-            specs = member_specs(run, it, len(params))
-            outcomes = train_and_test(run.task, specs, run.se, params, run.test_episodes, run.engine,
-                                      executor, workers)
-            fitness = np.array([o.fitness for o in outcomes])
-            centre_score = float(fitness[0])
-            if centre_score > state.best_score:
-                state.best_score, state.best_centre, state.best_iteration = centre_score, strategy.centre.copy(), it
-            state.solved = centre_score >= task.solved
-            metrics = {"utilities": np.zeros(len(members))} if state.solved else strategy.tell(fitness[1:], centre_score)
-            state.real_steps += sum(o.test_steps for o in outcomes)
-            wall = time.perf_counter() - start
-            state.elapsed_s += wall
-            state.history.append(_history_row(it, fitness, outcomes, metrics, wall, state))
-            state.iteration = it + 1
-            state.centre = strategy.centre
-            _checkpoint(out, run, state)
-            done_here += 1
-            bar.update(1)
-            bar.set_postfix(centre=f"{centre_score:.1f}", best=f"{state.best_score:.1f}",
-                            elapsed=f"{state.elapsed_s:.0f}s")
-    except BaseException:
-        if own_executor:
-            shutdown_now(executor)
-        raise
-    else:
-        if own_executor:
-            executor.shutdown()
+        with executor_scope(executor, workers) as pool:
+            while not state.solved and state.iteration < run.iterations:
+                if stop_after is not None and done_here >= stop_after:
+                    break
+                if give_up is not None and give_up.applies(run.task, state.history):
+                    state.given_up = True
+                    break
+                start = time.perf_counter()
+                it = state.iteration
+                members = strategy.ask(np.random.default_rng([run.seed, 0, it]))
+                params = np.vstack([strategy.centre[None], members])
+                specs = member_specs(run, it, len(params))
+                outcomes = train_and_test(run.task, specs, run.se, params, run.test_episodes, run.engine,
+                                          pool, workers)
+                fitness = np.array([o.fitness for o in outcomes])
+                centre_score = float(fitness[0])
+                if centre_score > state.best_score:
+                    state.best_score, state.best_centre = centre_score, strategy.centre.copy()
+                    state.best_iteration = it
+                state.solved = centre_score >= task.solved
+                metrics = ({"utilities": np.zeros(len(members))} if state.solved
+                           else strategy.tell(fitness[1:], centre_score))
+                state.real_steps += sum(o.test_steps for o in outcomes)
+                wall = time.perf_counter() - start
+                state.elapsed_s += wall
+                state.history.append(_history_row(it, fitness, outcomes, metrics, wall, state))
+                state.iteration = it + 1
+                state.centre = strategy.centre
+                _checkpoint(out, run, state)
+                done_here += 1
+                bar.update(1)
+                bar.set_postfix(centre=f"{centre_score:.1f}", best=f"{state.best_score:.1f}",
+                                elapsed=f"{state.elapsed_s:.0f}s")
     finally:
         bar.close()
     if state.given_up:

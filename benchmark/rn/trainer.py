@@ -68,7 +68,7 @@ from benchmark.envs.reward import (RewardEnv, RewardMode, RNConfig, initial_rn_p
 from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.nes.strategy import NESConfig, NESStrategy
 from benchmark.nes.trainer import RunState, _checkpoint, load_checkpoint
-from benchmark.parallel import make_executor, shutdown_now
+from benchmark.parallel import executor_scope
 from benchmark.rn.inner import AgentRun, rn_setting, run_agents
 
 CLIFF_NES = NESConfig(population=16, noise_std=0.1, step_size=0.5)
@@ -210,46 +210,38 @@ def train_rn(run: RNRunConfig, out: Path, *, workers: int = 1, resume: bool = Fa
     _, threshold = task_limits(run.task)
     out = io.prepare_out_dir(out, resume, io.CHECKPOINT)
     state = _load_or_start(run, out, resume)
-    own_executor = executor is None
-    executor = make_executor(workers) if own_executor else executor
     strategy = NESStrategy(state.centre, run.nes)
     bar = tqdm(total=run.iterations, initial=state.iteration, disable=not progress, unit="it",
                desc=f"RN {run.mode} {run.task}")
     done_here = 0
     try:
-        while state.iteration < run.iterations:
-            if stop_after is not None and done_here >= stop_after:
-                break
-            start = time.perf_counter()
-            it = state.iteration
-            members = strategy.ask(np.random.default_rng([run.seed, 0, it]))
-            params = np.vstack([strategy.centre[None], members])
-            runs = evaluate_members(run, params, member_agents(run, it, len(params)), executor, workers)
-            fitness = np.array([np.mean([agent_fitness(a, run.budget_steps, threshold) for a in member])
-                                for member in runs])
-            centre_score = float(fitness[0])
-            if centre_score > state.best_score:
-                state.best_score, state.best_centre, state.best_iteration = centre_score, strategy.centre.copy(), it
-            metrics = strategy.tell(fitness[1:], centre_score)
-            steps = sum(a.train_steps + a.test_steps for member in runs for a in member)
-            state.real_steps += steps
-            wall = time.perf_counter() - start
-            state.elapsed_s += wall
-            state.history.append(_history_row(it, fitness, runs, metrics, wall, steps, state))
-            state.iteration = it + 1
-            state.centre = strategy.centre
-            _checkpoint(out, run, state)
-            done_here += 1
-            bar.update(1)
-            bar.set_postfix(centre=f"{centre_score:.0f}", best=f"{state.best_score:.0f}",
-                            elapsed=f"{state.elapsed_s:.0f}s")
-    except BaseException:
-        if own_executor:
-            shutdown_now(executor)
-        raise
-    else:
-        if own_executor:
-            executor.shutdown()
+        with executor_scope(executor, workers) as pool:
+            while state.iteration < run.iterations:
+                if stop_after is not None and done_here >= stop_after:
+                    break
+                start = time.perf_counter()
+                it = state.iteration
+                members = strategy.ask(np.random.default_rng([run.seed, 0, it]))
+                params = np.vstack([strategy.centre[None], members])
+                runs = evaluate_members(run, params, member_agents(run, it, len(params)), pool, workers)
+                fitness = np.array([np.mean([agent_fitness(a, run.budget_steps, threshold) for a in member])
+                                    for member in runs])
+                centre_score = float(fitness[0])
+                if centre_score > state.best_score:
+                    state.best_score, state.best_centre, state.best_iteration = centre_score, strategy.centre.copy(), it
+                metrics = strategy.tell(fitness[1:], centre_score)
+                steps = sum(a.train_steps + a.test_steps for member in runs for a in member)
+                state.real_steps += steps
+                wall = time.perf_counter() - start
+                state.elapsed_s += wall
+                state.history.append(_history_row(it, fitness, runs, metrics, wall, steps, state))
+                state.iteration = it + 1
+                state.centre = strategy.centre
+                _checkpoint(out, run, state)
+                done_here += 1
+                bar.update(1)
+                bar.set_postfix(centre=f"{centre_score:.0f}", best=f"{state.best_score:.0f}",
+                                elapsed=f"{state.elapsed_s:.0f}s")
     finally:
         bar.close()
     if state.iteration >= run.iterations:
