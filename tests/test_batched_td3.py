@@ -16,6 +16,7 @@ from benchmark.envs.tasks import BOX_TASKS, BatchedTask, get_task
 from benchmark.errors import ConfigError
 from benchmark.rn.batched import lockstep_job
 from benchmark.rn.inner import RewardSetting, run_agents
+from lockstep_asserts import assert_padding_untouched
 
 MCC = "MountainCarContinuous-v0"
 TASK = BOX_TASKS[MCC]
@@ -80,12 +81,7 @@ def test_padded_units_and_gated_layers_receive_no_updates():
     big = dataclasses.replace(SMALL, hidden_size=12, max_episodes=1, start_steps=100)
     results, policy = train_batched_td3(TASK, BatchedTask(TASK, 2), [AgentSpec(small, 1), AgentSpec(big, 2)], 90.0)
     assert results[0].steps > 200
-    for net, rows in ((policy.actor, [0]), (policy.critic, [0, 2])):  # member 0's actor, its Q1 and Q2
-        views = net.views(net.theta)
-        for r in rows:
-            w0, b0, w1, b1, w_out = (views[k][r] for k in range(5))
-            assert torch.all(w0[5:] == 0) and torch.all(b0[5:] == 0) and torch.all(w_out[:, 5:] == 0)
-            assert torch.all(w1 == 0) and torch.all(b1 == 0)  # member 0 has no second hidden layer
+    assert_padding_untouched(policy, hidden=5)
 
 
 def test_finished_members_are_masked():
