@@ -506,3 +506,26 @@ def test_dask_executor_on_a_local_cluster_trains_the_same_se(tmp_path):
     serial = train_se(run, tmp_path / "serial", workers=1, progress=False)
     np.testing.assert_array_equal(on_dask.centre, serial.centre)
     assert on_dask.history[0]["member_scores"] == serial.history[0]["member_scores"]
+
+
+def test_a_deadline_passing_while_a_config_is_sampled_still_runs_that_config():
+    """The stop check happens once per master call: a configuration sampled (and logged) is handed out even when
+    the deadline passes during sampling, so configs.json never holds a job that did not run."""
+    asked = []
+
+    def stop():
+        asked.append(True)
+        return len(asked) > 1  # time is up from the second question on
+
+    logged = []
+
+    class Logger:
+        def new_config(self, config_id, config, info):
+            logged.append(config_id)
+
+    sh = compat.sweep_bohb_class().StoppableSH(stop, HPB_iter=0, num_configs=[2], budgets=[1.0],
+                                               config_sampler=lambda budget: ({"x": 1}, {}), result_logger=Logger())
+    config_id, config, budget = sh.get_next_run()
+    assert logged == [config_id] and config == {"x": 1} and budget == 1.0
+    assert sh.get_next_run() is None  # the deadline has passed: no further configuration
+    assert logged == [config_id]

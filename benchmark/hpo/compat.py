@@ -419,15 +419,30 @@ def _make_sweep_bohb():
                 self.logger.warning("the dispatcher thread did not stop within %.0f s", timeout)
 
     class _StoppableSH(SuccessiveHalving):
-        """Successive halving that hands out no further run once `stop()` is true."""
+        """Successive halving that hands out no further run once `stop()` is true.
+
+        stop() is asked once per call from the master, not again in hpbandster's own recursive call after it has
+        sampled (and logged) a new configuration: otherwise a deadline passing while the configuration is sampled
+        would leave it logged in configs.json but never run.
+        """
 
         def __init__(self, stop, **kwargs):
             super().__init__(**kwargs)
             self._stop = stop
+            self._inside = False
 
         def get_next_run(self):
-            return None if self._stop() else super().get_next_run()
+            if self._inside:
+                return super().get_next_run()
+            if self._stop():
+                return None
+            self._inside = True
+            try:
+                return super().get_next_run()
+            finally:
+                self._inside = False
 
+    SweepBOHB.StoppableSH = _StoppableSH
     return SweepBOHB
 
 
