@@ -33,6 +33,17 @@ def test_stopping_rules():
     assert should_stop([10.0, 10.0, 10.0, 10.0, 10.05], 50, cfg, solved=None)  # < 1% change
     assert not should_stop([10.0, 10.0, 10.0, 10.0, 12.0], 52, cfg, solved=None)
     assert should_stop([1.0] * 50, 50, cfg, solved=1e9)  # max_episodes
+
+
+def test_se_stopping_rule_compares_consecutive_windows():
+    """A return rising 0.5% per episode: the last 10 episodes' mean is 5% above the 10 before (no stop), though it
+    is only 0.5% above the window shifted by one episode (which would stop)."""
+    cfg = DDQNConfig(early_out_num=10, init_episodes=1)
+    rising = [100.0 * 1.005 ** k for k in range(25)]
+    assert not should_stop(rising, 25 * 200, cfg, solved=None)
+    flat_then_rising = [100.0] * 20 + [100.4]
+    assert should_stop(flat_then_rising, 21 * 200, cfg, solved=None)  # 100.04 vs 100.0: 0.04%
+    assert not should_stop([100.0] * 11, 11 * 200, cfg, solved=None)  # needs init_episodes + 10 + 1 episodes
     assert should_stop([1.0] * 2, 100, DDQNConfig(max_train_steps=100), solved=1e9)
 
 

@@ -30,8 +30,8 @@ class TrainingBudget:
     early_out_num: int = 10
     """Episodes averaged by the stopping rules."""
     early_out_virtual_diff: float = 0.01
-    """Without a threshold (on an SE), stop when the mean of the last early_out_num returns changes by less than
-    this fraction."""
+    """Without a threshold (on an SE), stop when the mean of the last early_out_num returns differs by less than
+    this fraction from the mean of the early_out_num returns before them."""
 
     def __post_init__(self):
         check_range("init_episodes", self.init_episodes, 0, 10_000, integer=True)
@@ -45,8 +45,10 @@ def should_stop(returns: list[float], steps: int, config: TrainingBudget, solved
     """The paper's stopping rules, checked after every episode.
 
     On a real task (`solved` given): the mean of the last early_out_num returns reaches `solved`.
-    On an SE (`solved` None): that mean changed by less than early_out_virtual_diff (relative) against the
-    window one episode earlier, once learning has run for early_out_num episodes.
+    On an SE (`solved` None): that mean differs by less than early_out_virtual_diff (relative) from the mean of
+    the early_out_num returns before them (fewer while there are fewer), once init_episodes + early_out_num + 1
+    episodes have run. The two windows do not overlap, as in the paper's code: a window shifted by one episode
+    would stop a slowly improving agent after its first check.
     Always: max_episodes episodes or max_train_steps steps.
     """
     n = config.early_out_num
@@ -56,5 +58,5 @@ def should_stop(returns: list[float], steps: int, config: TrainingBudget, solved
         return len(returns) >= n and float(np.mean(returns[-n:])) >= solved
     if len(returns) <= config.init_episodes + n:
         return False
-    now, before = float(np.mean(returns[-n:])), float(np.mean(returns[-n - 1:-1]))
+    now, before = float(np.mean(returns[-n:])), float(np.mean(returns[max(len(returns) - 2 * n, 0):-n]))
     return abs(now - before) / abs(before + 1e-9) < config.early_out_virtual_diff
