@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from benchmark import io, rng
 from benchmark.agents.batched import AgentSpec
@@ -21,8 +20,9 @@ from benchmark.engine import ENGINES, train_and_test
 from benchmark.envs.synthetic import SEConfig, initial_se_parameters, se_network
 from benchmark.envs.tasks import get_task, random_policy_return
 from benchmark.errors import ConfigError, check_choice, check_range
-from benchmark.nes.strategy import NESConfig, NESStrategy
-from benchmark.parallel import default_workers, executor_scope
+from benchmark.nes.loop import Scores, run_nes
+from benchmark.nes.strategy import NESConfig
+from benchmark.parallel import default_workers
 
 
 @dataclass(frozen=True)
@@ -132,46 +132,15 @@ def train_se(run: RunConfig, out: Path, *, workers: int | None = None, resume: b
     out = io.prepare_out_dir(out, resume, io.CHECKPOINT)
     workers = default_workers() if workers is None else workers
     state = _load_or_start(run, out, resume)
-    strategy = NESStrategy(state.centre, run.nes)
-    bar = tqdm(total=run.iterations, initial=state.iteration, disable=not progress, unit="it",
-               desc=f"NES {run.task}")
-    done_here = 0
-    try:
-        with executor_scope(executor, workers) as pool:
-            while not state.solved and state.iteration < run.iterations:
-                if stop_after is not None and done_here >= stop_after:
-                    break
-                if give_up is not None and give_up.applies(run.task, state.history):
-                    state.given_up = True
-                    break
-                start = time.perf_counter()
-                it = state.iteration
-                members = strategy.ask(np.random.default_rng([run.seed, 0, it]))
-                params = np.vstack([strategy.centre[None], members])
-                specs = member_specs(run, it, len(params))
-                outcomes = train_and_test(run.task, specs, run.se, params, run.test_episodes, run.engine,
-                                          pool, workers)
-                fitness = np.array([o.fitness for o in outcomes])
-                centre_score = float(fitness[0])
-                if centre_score > state.best_score:
-                    state.best_score, state.best_centre = centre_score, strategy.centre.copy()
-                    state.best_iteration = it
-                state.solved = centre_score >= task.solved
-                metrics = ({"utilities": np.zeros(len(members))} if state.solved
-                           else strategy.tell(fitness[1:], centre_score))
-                state.real_steps += sum(o.test_steps for o in outcomes)
-                wall = time.perf_counter() - start
-                state.elapsed_s += wall
-                state.history.append(_history_row(it, fitness, outcomes, metrics, wall, state))
-                state.iteration = it + 1
-                state.centre = strategy.centre
-                _checkpoint(out, run, state)
-                done_here += 1
-                bar.update(1)
-                bar.set_postfix(centre=f"{centre_score:.1f}", best=f"{state.best_score:.1f}",
-                                elapsed=f"{state.elapsed_s:.0f}s")
-    finally:
-        bar.close()
+
+    def evaluate(it: int, params: np.ndarray, pool) -> Scores:
+        outcomes = train_and_test(run.task, member_specs(run, it, len(params)), run.se, params, run.test_episodes,
+                                  run.engine, pool, workers)
+        return Scores(np.array([o.fitness for o in outcomes]), sum(o.test_steps for o in outcomes), outcomes)
+
+    run_nes(run, state, evaluate, _columns, lambda s: _checkpoint(out, run, s), workers=workers,
+            executor=executor, progress=progress, desc=f"NES {run.task}", stop_after=stop_after,
+            solved_at=task.solved, give_up=None if give_up is None else partial(give_up.applies, run.task))
     if state.given_up:
         io.write_json(out / GIVEN_UP, {"seed": run.seed, "task": run.task, "iterations": state.iteration,
                                        "after": give_up.after, "below": give_up.floor(run.task),
@@ -219,20 +188,12 @@ def _load_or_start(run: RunConfig, out: Path, resume: bool) -> RunState:
     return RunState(0, centre, centre.copy(), -np.inf, -1, [], 0.0, 0)
 
 
-def _history_row(it, fitness, outcomes, metrics, wall, state) -> dict:
+def _columns(scores: Scores, metrics: dict) -> dict:
+    outcomes = scores.runs
     return {
-        "iteration": it,
-        "centre_score": float(fitness[0]),
-        "best_member_score": float(fitness[1:].max()),
-        "mean_member_score": float(fitness[1:].mean()),
-        "member_scores": json.dumps([round(float(f), 4) for f in fitness[1:]]),
-        "utilities": json.dumps([round(float(u), 6) for u in metrics["utilities"]]),
         "mean_train_steps": float(np.mean([o.train.steps for o in outcomes])),
         "mean_train_episodes": float(np.mean([o.train.episodes for o in outcomes])),
         "diverged_agents": int(sum(o.train.diverged for o in outcomes)),
-        "real_env_steps": int(sum(o.test_steps for o in outcomes)),
-        "time_s": round(wall, 3),
-        "elapsed_s": round(state.elapsed_s, 3),
     }
 
 

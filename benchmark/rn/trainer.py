@@ -50,14 +50,11 @@ state), history.csv (one row per iteration), and at the end the RN as se.safeten
 from __future__ import annotations
 
 import dataclasses
-import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from benchmark import io, rng
 from benchmark.agents.registry import check_agent_fits_task, get_agent_kind, kind_of
@@ -66,9 +63,9 @@ from benchmark.engine import ENGINES
 from benchmark.envs.reward import (RewardEnv, RewardMode, RNConfig, initial_rn_parameters, make_env, rn_dims,
                                    save_rn, task_limits)
 from benchmark.errors import ConfigError, check_choice, check_range
-from benchmark.nes.strategy import NESConfig, NESStrategy
+from benchmark.nes.loop import Scores, run_nes
+from benchmark.nes.strategy import NESConfig
 from benchmark.nes.trainer import RunState, _checkpoint, load_checkpoint
-from benchmark.parallel import executor_scope
 from benchmark.rn.inner import AgentRun, rn_setting, run_agents
 
 CLIFF_NES = NESConfig(population=16, noise_std=0.1, step_size=0.5)
@@ -210,40 +207,16 @@ def train_rn(run: RNRunConfig, out: Path, *, workers: int = 1, resume: bool = Fa
     _, threshold = task_limits(run.task)
     out = io.prepare_out_dir(out, resume, io.CHECKPOINT)
     state = _load_or_start(run, out, resume)
-    strategy = NESStrategy(state.centre, run.nes)
-    bar = tqdm(total=run.iterations, initial=state.iteration, disable=not progress, unit="it",
-               desc=f"RN {run.mode} {run.task}")
-    done_here = 0
-    try:
-        with executor_scope(executor, workers) as pool:
-            while state.iteration < run.iterations:
-                if stop_after is not None and done_here >= stop_after:
-                    break
-                start = time.perf_counter()
-                it = state.iteration
-                members = strategy.ask(np.random.default_rng([run.seed, 0, it]))
-                params = np.vstack([strategy.centre[None], members])
-                runs = evaluate_members(run, params, member_agents(run, it, len(params)), pool, workers)
-                fitness = np.array([np.mean([agent_fitness(a, run.budget_steps, threshold) for a in member])
-                                    for member in runs])
-                centre_score = float(fitness[0])
-                if centre_score > state.best_score:
-                    state.best_score, state.best_centre, state.best_iteration = centre_score, strategy.centre.copy(), it
-                metrics = strategy.tell(fitness[1:], centre_score)
-                steps = sum(a.train_steps + a.test_steps for member in runs for a in member)
-                state.real_steps += steps
-                wall = time.perf_counter() - start
-                state.elapsed_s += wall
-                state.history.append(_history_row(it, fitness, runs, metrics, wall, steps, state))
-                state.iteration = it + 1
-                state.centre = strategy.centre
-                _checkpoint(out, run, state)
-                done_here += 1
-                bar.update(1)
-                bar.set_postfix(centre=f"{centre_score:.0f}", best=f"{state.best_score:.0f}",
-                                elapsed=f"{state.elapsed_s:.0f}s")
-    finally:
-        bar.close()
+
+    def evaluate(it: int, params: np.ndarray, pool) -> Scores:
+        runs = evaluate_members(run, params, member_agents(run, it, len(params)), pool, workers)
+        fitness = np.array([np.mean([agent_fitness(a, run.budget_steps, threshold) for a in member])
+                            for member in runs])
+        return Scores(fitness, sum(a.train_steps + a.test_steps for member in runs for a in member), runs)
+
+    run_nes(run, state, evaluate, _columns, lambda s: _checkpoint(out, run, s), workers=workers,
+            executor=executor, progress=progress, desc=f"RN {run.mode} {run.task}", score_format=".0f",
+            stop_after=stop_after)
     if state.iteration >= run.iterations:
         _write_final(out, run, state)
     return state
@@ -259,16 +232,11 @@ def _load_or_start(run: RNRunConfig, out: Path, resume: bool) -> RunState:
     return RunState(0, centre, centre.copy(), -np.inf, -1, [], 0.0, 0)
 
 
-def _history_row(it, fitness, runs, metrics, wall, steps, state) -> dict:
+def _columns(scores: Scores, metrics: dict) -> dict:
+    runs = scores.runs
     agents = [a for member in runs for a in member]
     solved = [a.steps_to_solve for a in agents if a.solved]
     return {
-        "iteration": it,
-        "centre_score": float(fitness[0]),
-        "best_member_score": float(fitness[1:].max()),
-        "mean_member_score": float(fitness[1:].mean()),
-        "member_scores": json.dumps([round(float(f), 4) for f in fitness[1:]]),
-        "utilities": json.dumps([round(float(u), 6) for u in metrics["utilities"]]),
         "step_norm": round(metrics["step_norm"], 6),
         "centre_steps_to_solve": float(np.mean([a.steps_to_solve if a.solved else np.nan for a in runs[0]])),
         "centre_test_return": float(np.mean([np.mean(a.test_returns) for a in runs[0]])),
@@ -277,9 +245,6 @@ def _history_row(it, fitness, runs, metrics, wall, steps, state) -> dict:
         "mean_train_steps": float(np.mean([a.train_steps for a in agents])),
         "mean_train_episodes": float(np.mean([a.train_episodes for a in agents])),
         "diverged_members": int(sum(any(a.diverged for a in member) for member in runs)),
-        "real_env_steps": int(steps),
-        "time_s": round(wall, 3),
-        "elapsed_s": round(state.elapsed_s, 3),
     }
 
 
