@@ -109,6 +109,11 @@ def _add_transfer(sub) -> None:
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--resume", action="store_true", help="continue the run in --out; finished cells are kept")
+    p.add_argument("--reuse-cells", type=Path, nargs="+", default=[], metavar="DIR",
+                   help="earlier transfer --out folders: copy each cell --out lacks from the first DIR whose run had "
+                        "the same task, seed, agents-per-env, episodes, max-episodes, agent HP mode, engine and "
+                        "sebench version and, for an SE setting, the same SE (weights sha256) at that env index "
+                        "(extend a table to more envs or agent kinds without recomputing)")
     p.add_argument("--scheduler", help="dask.distributed scheduler address (tcp://HOST:PORT); default: local processes")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_transfer)
@@ -124,7 +129,7 @@ def _cmd_transfer(args) -> int:
                             engine=args.engine)
     settings = make_settings(config, args.ses)
     run_protocol(config, settings, args.out, workers=args.workers, resume=args.resume, progress=not args.quiet,
-                 scheduler=args.scheduler)
+                 scheduler=args.scheduler, reuse_from=args.reuse_cells)
     paths = analyze_protocol(args.out)
     print((args.out / "summary.md").read_text())
     print(f"tables and figures: {', '.join(p.name for p in paths if p.suffix != '.pdf')} in {args.out}")

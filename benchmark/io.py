@@ -2,8 +2,10 @@
 checkpoints, history CSVs. Every write is atomic (temp file + rename); nothing is ever unpickled."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import platform
 import tempfile
 from pathlib import Path
@@ -35,6 +37,15 @@ def atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def copy_file(src: Path, dst: Path) -> None:
+    """Copy src to dst atomically."""
+    atomic_write(dst, lambda p: shutil.copyfile(src, p))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def write_json(path: Path, data: dict) -> None:

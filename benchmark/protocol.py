@@ -5,14 +5,16 @@ For every setting (the real task, or one SE set) and every agent kind, `num_envs
 real task. One (setting, environment, agent kind) is a *cell*; each finished cell is written at once to
 OUT/cells/, so a killed run resumes without redoing it. The design is paired: environment i and agent kind k
 get the same agent seeds and the same sampled hyperparameters in every setting, so the settings differ only in
-where the agents trained.
+where the agents trained. So a cell does not depend on `agents` or `num_envs`: `reuse_from` copies finished cells
+from earlier runs of the same protocol (see `reuse_cells`).
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
-import shutil
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from benchmark import io, rng
+from benchmark import __version__, io, rng
 from benchmark.agents.batched import AgentSpec
 from benchmark.agents.registry import get_agent_kind
 from benchmark.agents.sampling import sample_configs
@@ -39,6 +41,8 @@ CELLS = "cells"
 AGENTS_TABLE = "agents.csv"
 RETURNS_TABLE = "test_returns.csv"
 FAILURES = "failures.json"
+CELL_FIELDS = ("task", "seed", "agents_per_env", "episodes", "max_episodes", "vary_hp", "engine")
+"""The ProtocolConfig fields a cell depends on (besides its setting's SE, agent kind and env index)."""
 
 
 @dataclass(frozen=True)
@@ -131,16 +135,22 @@ def _cell_path(out: Path, setting: str, agent: str, env_index: int) -> Path:
 
 
 def run_protocol(config: ProtocolConfig, settings: list[Setting], out: Path, *, workers: int | None = None,
-                 resume: bool = False, progress: bool = True, executor=None,
-                 scheduler: str | None = None) -> pd.DataFrame:
+                 resume: bool = False, progress: bool = True, executor=None, scheduler: str | None = None,
+                 reuse_from: list[Path] | None = None) -> pd.DataFrame:
     """Run every unfinished cell and return the tidy per-agent table (also written to OUT).
 
     Cells run on `executor`, else on a new one: the dask.distributed cluster at `scheduler` or local processes.
+    Missing cells are first copied from the transfer folders `reuse_from` where they match (`reuse_cells`).
     """
+    for folder in reuse_from or ():
+        _source_meta(folder)  # a bad folder fails before OUT is touched
     out = io.prepare_out_dir(out, resume, PROTOCOL_META)
     _write_or_check_meta(out, config, settings, resume)
     (out / CELLS).mkdir(exist_ok=True)
     _copy_ses(out, settings)
+    for folder, counts in reuse_cells(out, config, settings, reuse_from or []).items():
+        if progress:
+            print(reuse_report(folder, counts))
     todo = [(s, e, a) for e in range(config.num_envs) for s in settings for a in config.agents
             if not _cell_path(out, s.name, a, e).exists()]
     workers = default_workers() if workers is None else workers
@@ -219,7 +229,60 @@ def _copy_ses(out: Path, settings: list[Setting]) -> None:
             target.mkdir(parents=True, exist_ok=True)
             for name in (io.SE_META, io.SE_WEIGHTS, io.HISTORY):
                 if (folder / name).exists() and not (target / name).exists():
-                    io.atomic_write(target / name, lambda p, src=folder / name: shutil.copyfile(src, p))
+                    io.copy_file(folder / name, target / name)
+
+
+def reuse_cells(out: Path, config: ProtocolConfig, settings: list[Setting], dirs: list[Path]) -> dict[Path, Counter]:
+    """Copy into OUT/cells each missing cell that an earlier transfer folder in `dirs` holds and that a fresh run
+    would compute the same: same CELL_FIELDS, same sebench version and (SE settings) the same SE at that env index
+    (same folder name and sha256 of its weights). Returns per folder a Counter: "reused" and a count per reason
+    a cell there was skipped."""
+    report = {}
+    for folder in map(Path, dirs):
+        meta, counts = _source_meta(folder), Counter()
+        stale = ("other configuration" if any(meta["config"].get(f) != getattr(config, f) for f in CELL_FIELDS)
+                 else "other sebench version" if meta.get("versions", {}).get("sebench") != __version__ else None)
+        for setting, agent, e in itertools.product(settings, config.agents, range(config.num_envs)):
+            src, dst = _cell_path(folder, setting.name, agent, e), _cell_path(out, setting.name, agent, e)
+            if dst.exists() or not src.exists():
+                continue
+            reason = stale or _se_mismatch(folder, setting, meta.get("settings", {}).get(setting.name, []), e)
+            if reason is None:
+                io.copy_file(src, dst)
+            counts[reason or "reused"] += 1
+        report[folder] = counts
+    return report
+
+
+def reuse_report(folder: Path, counts: Counter) -> str:
+    """One line: `reused N cells from DIR (skipped M: reason, ...)`."""
+    skipped = {k: n for k, n in counts.items() if k != "reused"}
+    reasons = ", ".join(f"{n} {k}" for k, n in sorted(skipped.items()))
+    return f"reused {counts['reused']} cells from {folder}" + (f" (skipped {sum(skipped.values())}: {reasons})"
+                                                                  if skipped else "")
+
+
+def _source_meta(folder: Path) -> dict:
+    """The protocol.json of an earlier transfer folder; a ConfigError naming any other folder."""
+    meta = io.read_json(Path(folder) / PROTOCOL_META) if (Path(folder) / PROTOCOL_META).is_file() else {}
+    if "config" not in meta:
+        raise ConfigError(f"{folder} is not a transfer folder (no {PROTOCOL_META} with a config); reuse cells only "
+                          "from earlier `sebench transfer --out` folders")
+    return meta
+
+
+def _se_mismatch(folder: Path, setting: Setting, recorded: list[str], env_index: int) -> str | None:
+    """Why the SE of `setting` at env_index differs in transfer folder `folder` (None: the same SE or REAL)."""
+    if setting.name == REAL:
+        return None
+    ours = setting.ses[env_index]
+    if env_index >= len(recorded) or Path(recorded[env_index]).name != ours.name:
+        return "other SE"
+    theirs = [folder / "ses" / setting.name / ours.name / io.SE_WEIGHTS, Path(recorded[env_index]) / io.SE_WEIGHTS]
+    theirs = next((p for p in theirs if p.is_file()), None)
+    if theirs is None:
+        return "SE weights missing"
+    return None if io.sha256(theirs) == io.sha256(ours / io.SE_WEIGHTS) else "other SE"
 
 
 def collect(out: Path) -> pd.DataFrame:

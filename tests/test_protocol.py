@@ -6,13 +6,14 @@ import pandas as pd
 import pytest
 
 from analysis.transfer import summarize
-from benchmark import io
+from benchmark import io, protocol
 from benchmark.agents.ddqn import DDQNConfig
 from benchmark.cli import main
 from benchmark.errors import ConfigError
 from benchmark.nes.strategy import NESConfig
 from benchmark.nes.trainer import RunConfig
-from benchmark.protocol import AGENTS_TABLE, CELLS, REAL, ProtocolConfig, cell_specs, make_settings, run_protocol
+from benchmark.protocol import (AGENTS_TABLE, CELLS, PROTOCOL_META, REAL, ProtocolConfig, cell_specs, make_settings,
+                                reuse_cells, run_protocol)
 from benchmark.se_sets import find_ses, train_ses
 
 TINY_RUN = RunConfig(iterations=1, nes=NESConfig(population=2), test_episodes=2,
@@ -122,6 +123,47 @@ def test_resuming_on_a_dask_cluster_gives_the_serial_table(tmp_path, tiny_run, s
     _same_table(tiny_run[1], on_dask)
 
 
+def _cells(out):
+    return {p.name: p.read_bytes() for p in sorted((out / CELLS).glob("*.json"))}
+
+
+def test_extended_run_reuses_earlier_cells_and_computes_only_the_rest(tmp_path, tiny_run, se_set, monkeypatch,
+                                                                       capsys):
+    small = ProtocolConfig(**{**TINY.to_dict(), "agents": ("ddqn",), "num_envs": 1})
+    _run(tmp_path / "a", se_set, config=small)
+    submitted, submit = [], protocol._submit_cell
+    monkeypatch.setattr(protocol, "_submit_cell", lambda ex, config, setting, e, agent: (
+        submitted.append((setting.name, agent, e)) or submit(ex, config, setting, e, agent)))
+    extended = run_protocol(TINY, make_settings(TINY, [se_set]), tmp_path / "b", workers=1, reuse_from=[tmp_path / "a"])
+    assert capsys.readouterr().out.splitlines()[0] == f"reused 2 cells from {tmp_path / 'a'}"
+    reused = _cells(tmp_path / "a")
+    assert len(reused) == 2 and all(_cells(tmp_path / "b")[name] == data for name, data in reused.items())
+    assert len(submitted) == 2 * 2 * 2 - 2 and ("se_fixed_hp", "ddqn", 0) not in submitted
+    _same_table(tiny_run[1], extended)  # reused cells are what a fresh run computes
+
+
+def test_cells_are_not_reused_from_another_seed_version_or_se(tmp_path, tiny_run, se_set):
+    def reuse(config=TINY, ses=se_set, source=tiny_run[0]):
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
+        (out / CELLS).mkdir(parents=True)
+        return dict(reuse_cells(out, config, make_settings(config, [ses]), [source])[source])
+
+    assert reuse() == {"reused": 8}
+    assert reuse(ProtocolConfig(**{**TINY.to_dict(), "agents": TINY.agents, "seed": 1})) == {"other configuration": 8}
+    old = tmp_path / "old"
+    shutil.copytree(tiny_run[0], old, ignore=shutil.ignore_patterns("ses"))  # SEs found at their recorded paths
+    assert reuse(source=old) == {"reused": 8}
+    meta = io.read_json(old / PROTOCOL_META)
+    io.write_json(old / PROTOCOL_META, {**meta, "versions": {**meta["versions"], "sebench": "0.0.1"}})
+    assert reuse(source=old) == {"other sebench version": 8}
+    other = tmp_path / "other_ses"
+    shutil.copytree(se_set, other)
+    shutil.copyfile(other / "se_000" / io.SE_WEIGHTS, other / "se_001" / io.SE_WEIGHTS)
+    assert reuse(ses=other) == {"reused": 6, "other SE": 2}  # real cells and SE 0; not SE 1
+    with pytest.raises(ConfigError, match="not a transfer folder"):
+        reuse(source=se_set)
+
+
 def test_bad_requests_get_clear_errors(tmp_path, se_set):
     with pytest.raises(ConfigError, match="num_envs=5 needs 5 SEs"):
         make_settings(ProtocolConfig(num_envs=5, agents=("ddqn",)), [se_set])
@@ -133,6 +175,9 @@ def test_bad_requests_get_clear_errors(tmp_path, se_set):
         make_settings(ProtocolConfig(task="Acrobot-v1", num_envs=1, agents=("ddqn",)), [se_set])
     assert main(["transfer", "--agents", "ddqn", "--num-envs", "9", "--ses", str(se_set),
                  "--out", str(tmp_path / "x")]) == 2
+    assert main(["transfer", "--agents", "ddqn", "--num-envs", "1", "--reuse-cells", str(se_set),
+                 "--out", str(tmp_path / "y")]) == 2
+    assert not (tmp_path / "y").exists()
 
 
 def test_summary_change_in_steps_against_real():

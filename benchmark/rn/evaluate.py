@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,7 +260,7 @@ def _copy_rns(out: Path, settings: list[EvalSetting]) -> None:
         target.mkdir(parents=True, exist_ok=True)
         for name in (io.SE_META, io.SE_WEIGHTS, io.HISTORY):
             if (setting.path / name).exists() and not (target / name).exists():
-                io.atomic_write(target / name, lambda p, src=setting.path / name: shutil.copyfile(src, p))
+                io.copy_file(setting.path / name, target / name)
 
 
 def collect(out: Path) -> pd.DataFrame:
