@@ -218,10 +218,13 @@ def test_analysis_of_a_real_sweep(sweeps, tmp_path):
 @contextlib.contextmanager
 def _threaded_workers(run_id: str, directory: Path, n: int = 1):
     with nameserver(run_id, directory) as address:
-        for i in range(n):
-            make_worker(run_id, nameserver=address[0], nameserver_port=address[1], host="127.0.0.1",
-                        id=i).run(background=True)
+        workers = [make_worker(run_id, nameserver=address[0], nameserver_port=address[1], host="127.0.0.1", id=i)
+                   for i in range(n)]
+        for worker in workers:
+            worker.run(background=True)
         yield address
+        for worker in workers:  # a worker unregisters from the nameserver on its way out: let it, then stop the NS
+            worker.thread.join(timeout=30)
 
 
 def _settings(**kw) -> MasterSettings:
