@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import platform
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -42,6 +42,15 @@ def atomic_write(path: Path, write) -> None:
 def copy_file(src: Path, dst: Path) -> None:
     """Copy src to dst atomically."""
     atomic_write(dst, lambda p: shutil.copyfile(src, p))
+
+
+def copy_run_files(src: Path, dst: Path) -> None:
+    """Copy an SE's or RN's weights, metadata and NES history (those src has) into dst, keeping files already
+    there: result folders hold what they used, so analysis needs nothing else."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in (SE_META, SE_WEIGHTS, HISTORY):
+        if (src / name).exists() and not (dst / name).exists():
+            copy_file(src / name, dst / name)
 
 
 def sha256(path: Path) -> str:

@@ -225,11 +225,7 @@ def _copy_ses(out: Path, settings: list[Setting]) -> None:
     """Keep a copy of every SE used (weights, metadata, NES history: kilobytes) so analysis needs only OUT."""
     for setting in settings:
         for folder in setting.ses:
-            target = out / "ses" / setting.name / folder.name
-            target.mkdir(parents=True, exist_ok=True)
-            for name in (io.SE_META, io.SE_WEIGHTS, io.HISTORY):
-                if (folder / name).exists() and not (target / name).exists():
-                    io.copy_file(folder / name, target / name)
+            io.copy_run_files(folder, out / "ses" / setting.name / folder.name)
 
 
 def reuse_cells(out: Path, config: ProtocolConfig, settings: list[Setting], dirs: list[Path]) -> dict[Path, Counter]:
@@ -242,14 +238,17 @@ def reuse_cells(out: Path, config: ProtocolConfig, settings: list[Setting], dirs
         meta, counts = _source_meta(folder), Counter()
         stale = ("other configuration" if any(meta["config"].get(f) != getattr(config, f) for f in CELL_FIELDS)
                  else "other sebench version" if meta.get("versions", {}).get("sebench") != __version__ else None)
-        for setting, agent, e in itertools.product(settings, config.agents, range(config.num_envs)):
-            src, dst = _cell_path(folder, setting.name, agent, e), _cell_path(out, setting.name, agent, e)
-            if dst.exists() or not src.exists():
+        for setting, e in itertools.product(settings, range(config.num_envs)):
+            cells = [(_cell_path(folder, setting.name, a, e), _cell_path(out, setting.name, a, e))
+                     for a in config.agents]
+            cells = [(src, dst) for src, dst in cells if src.exists() and not dst.exists()]
+            if not cells:
                 continue
             reason = stale or _se_mismatch(folder, setting, meta.get("settings", {}).get(setting.name, []), e)
             if reason is None:
-                io.copy_file(src, dst)
-            counts[reason or "reused"] += 1
+                for src, dst in cells:
+                    io.copy_file(src, dst)
+            counts[reason or "reused"] += len(cells)
         report[folder] = counts
     return report
 

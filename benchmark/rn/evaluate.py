@@ -254,13 +254,8 @@ def _write_or_check_meta(out: Path, config: RNEvalConfig, settings: list[EvalSet
 def _copy_rns(out: Path, settings: list[EvalSetting]) -> None:
     """Keep a copy of every RN used (weights, metadata, NES history) so analysis needs only OUT."""
     for setting in settings:
-        if setting.path is None:
-            continue
-        target = out / "rns" / setting.name
-        target.mkdir(parents=True, exist_ok=True)
-        for name in (io.SE_META, io.SE_WEIGHTS, io.HISTORY):
-            if (setting.path / name).exists() and not (target / name).exists():
-                io.copy_file(setting.path / name, target / name)
+        if setting.path is not None:
+            io.copy_run_files(setting.path, out / "rns" / setting.name)
 
 
 def collect(out: Path) -> pd.DataFrame:
