@@ -8,7 +8,6 @@ through a concurrent.futures.Executor, a chunk or an agent per job.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -117,12 +116,21 @@ def batch_key(config) -> tuple:
     return kind_of(config).lockstep, config.activation, getattr(config, "dueling", False)
 
 
-_TICK_OVERHEAD_S = 1e-3  # fixed cost of one lockstep tick (measured, 2-core machine)
-_UNIT_COST_S = 2.3e-10  # cost per (member x batch x hidden^2 x layers) unit of one tick (measured)
+TICK_COST_S = (1.05e-3, 6.75e-9, 9.39e-11, 6.21e-8)
+"""Seconds of one lockstep tick per cost feature (`cost_features`): fixed overhead, per padded activation
+element, per hidden-to-hidden multiply-add, per sampled transition. Fitted by `bench/lockstep_tick_cost.py`."""
 
 
-def _cost_units(config) -> float:
-    return config.batch_size * (config.hidden_size ** 2 * (config.hidden_layers - 1) + 8 * config.hidden_size)
+def cost_features(m: int, layers: int, hidden: int, batch: int) -> tuple[float, ...]:
+    """What one tick of m members padded to (layers, hidden, batch) costs, as the features of TICK_COST_S."""
+    return 1.0, m * batch * hidden * layers, m * batch * hidden ** 2 * (layers - 1), m * batch
+
+
+def tick_cost(configs: list) -> float:
+    """Predicted seconds per tick of a lockstep group of these member configs (padded to the largest)."""
+    feats = cost_features(len(configs), max(c.hidden_layers for c in configs),
+                          max(c.hidden_size for c in configs), max(c.batch_size for c in configs))
+    return float(np.dot(TICK_COST_S, feats))
 
 
 def partition_by_cost(specs: list[AgentSpec], index: list[int]) -> list[list[int]]:
@@ -131,18 +139,15 @@ def partition_by_cost(specs: list[AgentSpec], index: list[int]) -> list[list[int
     Members are sorted by size; a dynamic programme cuts the sorted list where the saved padding outweighs
     the fixed per-tick cost of one more group. Returns lists of the original indices in `index`.
     """
-    order = sorted(range(len(specs)), key=lambda i: (specs[i].config.hidden_layers, _cost_units(specs[i].config)))
+    order = sorted(range(len(specs)), key=lambda i: (specs[i].config.hidden_layers,
+                                                     tick_cost([specs[i].config])))
     cfgs = [specs[i].config for i in order]
     n = len(order)
     best = [0.0] + [float("inf")] * n
     cut = [0] * (n + 1)
     for end in range(1, n + 1):
         for start in range(end):
-            group = cfgs[start:end]
-            padded = dataclasses.replace(group[0], batch_size=max(c.batch_size for c in group),
-                                         hidden_size=max(c.hidden_size for c in group),
-                                         hidden_layers=max(c.hidden_layers for c in group))
-            cost = best[start] + _TICK_OVERHEAD_S + _UNIT_COST_S * len(group) * _cost_units(padded)
+            cost = best[start] + tick_cost(cfgs[start:end])
             if cost < best[end]:
                 best[end], cut[end] = cost, start
     groups, end = [], n

@@ -122,3 +122,15 @@ def test_testing_on_the_training_se_matches_the_scalar_path():
     for b, s in zip(runs["batched"], runs["scalar"]):
         np.testing.assert_allclose(b.test_returns, s.test_returns, rtol=1e-4)
         assert b.test_steps == s.test_steps
+
+
+def test_partition_keeps_alike_members_together_and_splits_costly_padding():
+    from benchmark.engine import partition_by_cost, tick_cost
+    small = DDQNConfig(hidden_size=20, batch_size=66, hidden_layers=1)
+    big = DDQNConfig(hidden_size=170, batch_size=600, hidden_layers=2)
+    specs = [AgentSpec(c, i) for i, c in enumerate([small, big, small, small, big])]
+    groups = partition_by_cost(specs, [10, 11, 12, 13, 14])
+    assert sorted(i for g in groups for i in g) == [10, 11, 12, 13, 14]
+    assert sorted(map(sorted, groups)) == [[10, 12, 13], [11, 14]]
+    # padding three small members to the big shape costs more than a second group's fixed overhead
+    assert tick_cost([small] * 3 + [big] * 2) > tick_cost([small] * 3) + tick_cost([big] * 2)
