@@ -25,6 +25,7 @@ from scipy.optimize import nnls
 from benchmark.agents.batched import _Lockstep
 from benchmark.agents.ddqn import DDQNConfig
 from benchmark.agents.lockstep import AgentSpec
+from benchmark.allocator import retain_freed_memory
 from benchmark.engine import cost_features
 from benchmark.envs.synthetic import BatchedSE, SEConfig, initial_se_parameters
 from benchmark.envs.tasks import get_task
@@ -50,6 +51,7 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=200)
     args = ap.parse_args()
     torch.set_num_threads(1)
+    retain_freed_memory()  # as the engine's workers do
     rows, secs = [], []
     for m, layers, hidden, batch in itertools.product((1, 4, 12), (1, 2), (20, 60, 170), (66, 200, 600)):
         s = tick_seconds(m, layers, hidden, batch, args.ticks)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from benchmark.agents.ddqn import TrainResult
+from benchmark.allocator import retain_freed_memory
 from benchmark.agents.lockstep import AgentSpec, evaluate_batched
 from benchmark.agents.registry import kind_of, make_agent
 from benchmark.envs.synthetic import BatchedSE, SEConfig, SyntheticEnv
@@ -44,7 +45,7 @@ class AgentOutcome:
 
 def train_and_test(task_name: str, specs: list[AgentSpec], se_config: SEConfig | None,
                    se_params: np.ndarray | None, test_episodes: int, engine: str, executor,
-                   workers: int, test_on_real: bool = True) -> list[AgentOutcome]:
+                   test_on_real: bool = True) -> list[AgentOutcome]:
     """Agent i trains on SE row i of se_params (or on the real task when se_params is None), then tests
     for test_episodes on the real task (test_on_real=False: on the environment it trained on); results come
     back in the order of specs."""
@@ -52,7 +53,7 @@ def train_and_test(task_name: str, specs: list[AgentSpec], se_config: SEConfig |
     futures = [(chunk, submit_chunk(executor, engine, task_name, [specs[i] for i in chunk], se_config,
                                     None if se_params is None else np.asarray(se_params)[chunk], test_episodes,
                                     test_on_real))
-               for chunk in plan_chunks(specs, engine, workers)]
+               for chunk in plan_chunks(specs, engine)]
     outcomes: list[AgentOutcome | None] = [None] * len(specs)
     for chunk, future in futures:
         for i, outcome in zip(chunk, future.result()):
@@ -66,11 +67,17 @@ def lockstep(spec: AgentSpec, engine: str) -> bool:
     return engine == "batched" and kind_of(spec.config).batched
 
 
-def plan_chunks(specs: list[AgentSpec], engine: str, workers: int) -> list[list[int]]:
-    """Jobs of one call: lockstep agents split evenly into one chunk per worker; every other agent alone."""
-    batched = [i for i, s in enumerate(specs) if lockstep(s, engine)]
-    chunks = [list(c) for c in np.array_split(batched, max(1, min(workers, len(batched)))) if len(c)]
-    return chunks + [[i] for i, s in enumerate(specs) if not lockstep(s, engine)]
+def plan_chunks(specs: list[AgentSpec], engine: str) -> list[list[int]]:
+    """Jobs of one call: one per lockstep group (members that share a trainer, activation and dueling flag, split
+    by `partition_by_cost` over the whole call, so each group pads little), costliest first so that the
+    executor's workers finish together; every other agent alone."""
+    kinds: dict[tuple, list[int]] = defaultdict(list)
+    for i, spec in enumerate(specs):
+        if lockstep(spec, engine):
+            kinds[batch_key(spec.config)].append(i)
+    groups = [g for kind in kinds.values() for g in partition_by_cost([specs[i] for i in kind], kind)]
+    groups.sort(key=lambda g: -tick_cost([specs[i].config for i in g]))
+    return groups + [[i] for i, s in enumerate(specs) if not lockstep(s, engine)]
 
 
 def submit_chunk(executor, engine: str, task_name: str, specs: list[AgentSpec], se_config: SEConfig | None,
@@ -82,6 +89,7 @@ def submit_chunk(executor, engine: str, task_name: str, specs: list[AgentSpec], 
 def _run_chunk(engine: str, task_name: str, specs: list[AgentSpec], se_config: SEConfig | None,
                se_params: np.ndarray | None, test_episodes: int, test_on_real: bool = True) -> list[AgentOutcome]:
     torch.set_num_threads(1)
+    retain_freed_memory()
     task = get_task(task_name)
     solved = task.solved if se_params is None else None
     outcomes: list[AgentOutcome | None] = [None] * len(specs)
@@ -116,7 +124,7 @@ def batch_key(config) -> tuple:
     return kind_of(config).lockstep, config.activation, getattr(config, "dueling", False)
 
 
-TICK_COST_S = (1.05e-3, 6.75e-9, 9.39e-11, 6.21e-8)
+TICK_COST_S = (1.39e-3, 4.86e-9, 1.1e-10, 0.0)
 """Seconds of one lockstep tick per cost feature (`cost_features`): fixed overhead, per padded activation
 element, per hidden-to-hidden multiply-add, per sampled transition. Fitted by `bench/lockstep_tick_cost.py`."""
 

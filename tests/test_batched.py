@@ -117,7 +117,7 @@ def test_testing_on_the_training_se_matches_the_scalar_path():
     task = get_task("CartPole-v0")
     params = initial_se_parameters(task, SEConfig(), 5).double().numpy()[None].repeat(2, 0)
     specs = [AgentSpec(DDQNConfig(max_episodes=3, batch_size=16), s) for s in (1, 2)]
-    runs = {engine: train_and_test("CartPole-v0", specs, SEConfig(), params, 3, engine, SerialExecutor(), 1,
+    runs = {engine: train_and_test("CartPole-v0", specs, SEConfig(), params, 3, engine, SerialExecutor(),
                                    test_on_real=False) for engine in ("batched", "scalar")}
     for b, s in zip(runs["batched"], runs["scalar"]):
         np.testing.assert_allclose(b.test_returns, s.test_returns, rtol=1e-4)
