@@ -56,7 +56,7 @@ def main() -> None:
     outcomes, wall, cpu = {}, {}, {}
     for engine in args.engines.split(","):
         start, cpu_start = time.perf_counter(), time.process_time()
-        outcomes[engine] = train_and_test(args.task, specs, None, None, args.test_episodes, engine, SerialExecutor())
+        outcomes[engine] = train_and_test(args.task, specs, None, None, args.test_episodes, engine, SerialExecutor(), 1)
         wall[engine], cpu[engine] = time.perf_counter() - start, time.process_time() - cpu_start
         steps = sum(o.train.steps for o in outcomes[engine])
         print(f"{engine:8s} {wall[engine]:7.1f} s wall, {cpu[engine]:7.1f} s CPU  {steps / wall[engine]:7.0f} "

@@ -45,7 +45,7 @@ class AgentOutcome:
 
 def train_and_test(task_name: str, specs: list[AgentSpec], se_config: SEConfig | None,
                    se_params: np.ndarray | None, test_episodes: int, engine: str, executor,
-                   test_on_real: bool = True) -> list[AgentOutcome]:
+                   workers: int, test_on_real: bool = True) -> list[AgentOutcome]:
     """Agent i trains on SE row i of se_params (or on the real task when se_params is None), then tests
     for test_episodes on the real task (test_on_real=False: on the environment it trained on); results come
     back in the order of specs."""
@@ -53,7 +53,7 @@ def train_and_test(task_name: str, specs: list[AgentSpec], se_config: SEConfig |
     futures = [(chunk, submit_chunk(executor, engine, task_name, [specs[i] for i in chunk], se_config,
                                     None if se_params is None else np.asarray(se_params)[chunk], test_episodes,
                                     test_on_real))
-               for chunk in plan_chunks(specs, engine)]
+               for chunk in plan_chunks(specs, engine, workers)]
     outcomes: list[AgentOutcome | None] = [None] * len(specs)
     for chunk, future in futures:
         for i, outcome in zip(chunk, future.result()):
@@ -67,15 +67,20 @@ def lockstep(spec: AgentSpec, engine: str) -> bool:
     return engine == "batched" and kind_of(spec.config).batched
 
 
-def plan_chunks(specs: list[AgentSpec], engine: str) -> list[list[int]]:
+def plan_chunks(specs: list[AgentSpec], engine: str, workers: int) -> list[list[int]]:
     """Jobs of one call: one per lockstep group (members that share a trainer, activation and dueling flag, split
-    by `partition_by_cost` over the whole call, so each group pads little), costliest first so that the
-    executor's workers finish together; every other agent alone."""
+    by `partition_by_cost` over the whole call, so each group pads little; the largest groups halved until there
+    are at least `workers` jobs, so no worker idles), costliest first so that the workers finish together; every
+    other agent alone."""
     kinds: dict[tuple, list[int]] = defaultdict(list)
     for i, spec in enumerate(specs):
         if lockstep(spec, engine):
             kinds[batch_key(spec.config)].append(i)
     groups = [g for kind in kinds.values() for g in partition_by_cost([specs[i] for i in kind], kind)]
+    while len(groups) < workers and max(map(len, groups), default=1) > 1:
+        largest = max(groups, key=len)
+        groups.remove(largest)
+        groups += [largest[:len(largest) // 2], largest[len(largest) // 2:]]
     groups.sort(key=lambda g: -tick_cost([specs[i].config for i in g]))
     return groups + [[i] for i, s in enumerate(specs) if not lockstep(s, engine)]
 

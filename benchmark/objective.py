@@ -87,7 +87,7 @@ class AgentBenchmark:
         params = self.se_params[np.arange(n) % len(self.ses)] if on_se else None
         se_config = self.ses[0].config if on_se else None
         outcomes = train_and_test(self.task.name, specs, se_config, params, self.test_episodes, self.engine,
-                                  SerialExecutor(), test_on_real=test_on_real or not on_se)
+                                  SerialExecutor(), 1, test_on_real=test_on_real or not on_se)
         returns = [r for o in outcomes for r in o.test_returns]
         train_steps = sum(o.train.steps for o in outcomes)
         tested_on_real = test_on_real or not on_se

@@ -117,7 +117,7 @@ def test_testing_on_the_training_se_matches_the_scalar_path():
     task = get_task("CartPole-v0")
     params = initial_se_parameters(task, SEConfig(), 5).double().numpy()[None].repeat(2, 0)
     specs = [AgentSpec(DDQNConfig(max_episodes=3, batch_size=16), s) for s in (1, 2)]
-    runs = {engine: train_and_test("CartPole-v0", specs, SEConfig(), params, 3, engine, SerialExecutor(),
+    runs = {engine: train_and_test("CartPole-v0", specs, SEConfig(), params, 3, engine, SerialExecutor(), 1,
                                    test_on_real=False) for engine in ("batched", "scalar")}
     for b, s in zip(runs["batched"], runs["scalar"]):
         np.testing.assert_allclose(b.test_returns, s.test_returns, rtol=1e-4)
@@ -134,3 +134,12 @@ def test_partition_keeps_alike_members_together_and_splits_costly_padding():
     assert sorted(map(sorted, groups)) == [[10, 12, 13], [11, 14]]
     # padding three small members to the big shape costs more than a second group's fixed overhead
     assert tick_cost([small] * 3 + [big] * 2) > tick_cost([small] * 3) + tick_cost([big] * 2)
+
+
+def test_plan_gives_every_worker_a_job():
+    from benchmark.engine import plan_chunks
+    specs = [AgentSpec(DDQNConfig(), i) for i in range(9)]
+    assert plan_chunks(specs, "batched", 1) == [list(range(9))]  # alike members: one lockstep group
+    jobs = plan_chunks(specs, "batched", 2)
+    assert sorted(map(len, jobs)) == [4, 5] and sorted(i for j in jobs for i in j) == list(range(9))
+    assert plan_chunks(specs, "scalar", 2) == [[i] for i in range(9)]

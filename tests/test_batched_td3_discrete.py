@@ -201,10 +201,10 @@ def test_the_se_engine_trains_td3_discrete_in_lockstep_as_the_scalar_engine():
     specs.append(AgentSpec(DDQNConfig(max_episodes=2, batch_size=16), 50))
     assert get_agent_kind("td3_discrete").lockstep_trainer() is train_batched_td3_discrete
     assert all(lockstep(s, "batched") for s in specs) and not lockstep(specs[0], "scalar")
-    assert sorted(map(sorted, plan_chunks(specs, "batched"))) == [[0, 1, 2], [3]]  # grouped by trainer
+    assert sorted(map(sorted, plan_chunks(specs, "batched", 1))) == [[0, 1, 2], [3]]  # grouped by trainer
     se = initial_se_parameters(TASK, SEConfig(), 7).double().numpy()[None].repeat(len(specs), 0)
     for params in (se, None):
-        runs = {engine: train_and_test("CartPole-v0", specs, SEConfig(), params, 2, engine, SerialExecutor())
+        runs = {engine: train_and_test("CartPole-v0", specs, SEConfig(), params, 2, engine, SerialExecutor(), 1)
                 for engine in ("batched", "scalar")}
         for b, s in zip(runs["batched"], runs["scalar"]):
             assert b.train.lengths == s.train.lengths and b.train.diverged == s.train.diverged

@@ -135,7 +135,7 @@ def train_se(run: RunConfig, out: Path, *, workers: int | None = None, resume: b
 
     def evaluate(it: int, params: np.ndarray, pool) -> Scores:
         outcomes = train_and_test(run.task, member_specs(run, it, len(params)), run.se, params, run.test_episodes,
-                                  run.engine, pool)
+                                  run.engine, pool, workers)
         return Scores(np.array([o.fitness for o in outcomes]), sum(o.test_steps for o in outcomes), outcomes)
 
     run_nes(run, state, evaluate, _columns, lambda s: _checkpoint(out, run, s), workers=workers,
