@@ -2,8 +2,8 @@
 
 A lockstep tick allocates and frees activation tensors of a few megabytes. glibc serves blocks that large with
 mmap and returns them on free, so every tick pays page faults and zeroing on fresh pages (measured: a 12-member
-group padded to 170 hidden units and batch 600 ticks in 18 ms, 9-10 ms without the round trips; a varied-HP NES
-iteration of population 16 on 2 workers takes 86 s instead of 95 s). `retain_freed_memory` raises glibc's mmap and
+group padded to 170 hidden units and batch 600 ticks in 18 ms, 8-10 ms without the round trips; a varied-HP NES
+iteration of population 16 on 2 workers took 87.5 s instead of 94.7 s). `retain_freed_memory` raises glibc's mmap and
 trim thresholds so freed blocks stay on the heap for the next tick. Elsewhere (not glibc) it does nothing.
 """
 from __future__ import annotations
