@@ -4,7 +4,7 @@
 gymnasium environments (the readable reference); `batched` trains a chunk of agents in lockstep, each kind with its
 own lockstep trainer (`AgentKind.lockstep`: DDQN / Dueling DDQN `benchmark.agents.batched`, discrete TD3
 `benchmark.agents.batched_td3_discrete`); kinds without one still train one at a time. Either way the jobs go
-through a concurrent.futures.Executor, a chunk or an agent per job.
+through a concurrent.futures.Executor: a lockstep group (`plan_chunks`) or an agent per job.
 """
 from __future__ import annotations
 
