@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from benchmark.agents.ddqn import TrainResult
-from benchmark.allocator import retain_freed_memory
 from benchmark.agents.lockstep import AgentSpec, evaluate_batched
 from benchmark.agents.registry import kind_of, make_agent
+from benchmark.allocator import retain_freed_memory
 from benchmark.envs.synthetic import BatchedSE, SEConfig, SyntheticEnv
 from benchmark.envs.tasks import BatchedTask, get_task
 from benchmark.errors import check_choice
@@ -72,17 +72,23 @@ def plan_chunks(specs: list[AgentSpec], engine: str, workers: int) -> list[list[
     by `partition_by_cost` over the whole call, so each group pads little; the largest groups halved until there
     are at least `workers` jobs, so no worker idles), costliest first so that the workers finish together; every
     other agent alone."""
-    kinds: dict[tuple, list[int]] = defaultdict(list)
-    for i, spec in enumerate(specs):
-        if lockstep(spec, engine):
-            kinds[batch_key(spec.config)].append(i)
-    groups = [g for kind in kinds.values() for g in partition_by_cost([specs[i] for i in kind], kind)]
+    groups = lockstep_groups(specs, engine)
     while len(groups) < workers and max(map(len, groups), default=1) > 1:
         largest = max(groups, key=len)
         groups.remove(largest)
         groups += [largest[:len(largest) // 2], largest[len(largest) // 2:]]
     groups.sort(key=lambda g: -tick_cost([specs[i].config for i in g]))
     return groups + [[i] for i, s in enumerate(specs) if not lockstep(s, engine)]
+
+
+def lockstep_groups(specs: list[AgentSpec], engine: str) -> list[list[int]]:
+    """Indices of the lockstep members of `specs`, as groups that share a `batch_key` (one batch needs one trainer,
+    activation and dueling flag), each split by `partition_by_cost`."""
+    kinds: dict[tuple, list[int]] = defaultdict(list)
+    for i, spec in enumerate(specs):
+        if lockstep(spec, engine):
+            kinds[batch_key(spec.config)].append(i)
+    return [g for kind in kinds.values() for g in partition_by_cost([specs[i] for i in kind], kind)]
 
 
 def submit_chunk(executor, engine: str, task_name: str, specs: list[AgentSpec], se_config: SEConfig | None,
@@ -98,14 +104,11 @@ def _run_chunk(engine: str, task_name: str, specs: list[AgentSpec], se_config: S
     task = get_task(task_name)
     solved = task.solved if se_params is None else None
     outcomes: list[AgentOutcome | None] = [None] * len(specs)
-    kinds: dict[tuple, list[int]] = defaultdict(list)  # one batch needs one (trainer, activation, dueling)
     for i, spec in enumerate(specs):
-        if lockstep(spec, engine):
-            kinds[batch_key(spec.config)].append(i)
-        else:
+        if not lockstep(spec, engine):
             outcomes[i] = _run_scalar(task, spec, se_config, None if se_params is None else se_params[i], solved,
                                       test_episodes, test_on_real)
-    for members in (g for kind in kinds.values() for g in partition_by_cost([specs[i] for i in kind], kind)):
+    for members in lockstep_groups(specs, engine):
         start = time.perf_counter()
         group_specs = [specs[i] for i in members]
         if se_params is None:
