@@ -3,13 +3,13 @@
     python bench/lockstep_tick_cost.py [--ticks 200]
 
 The batched engine splits members with varied hyperparameters into lockstep groups (`benchmark.engine.
-partition_by_cost`); each group pads every member to its largest hidden size, layer count and batch size. This
-script times ticks of M identical members (CartPole-v0, on an initial SE, learning from the first tick) and fits
+partition_by_cost`); each group pads every member to its largest hidden size and layer count, and lays the
+minibatches out in rows (`benchmark.agents.lockstep.BatchLayout`). This script times ticks of M identical members (CartPole-v0, on an initial SE, learning from the first tick) and fits
 
-    seconds per tick = overhead + elem * M*B*H*L + mac * M*B*H^2*(L-1) + row * M*B
+    seconds per tick = overhead + elem * S*H*L + mac * S*H^2*(L-1) + slot * S
 
-by non-negative least squares (B batch, H hidden size, L hidden layers). Paste the printed constants into
-`benchmark/engine.py` when the machine changes. Run it with the cores otherwise idle.
+by non-negative least squares (S = M*B minibatch slots, H hidden size, L hidden layers). Paste the printed
+constants into `benchmark/engine.py` when the machine changes. Run it with the cores otherwise idle.
 """
 from __future__ import annotations
 
@@ -55,13 +55,13 @@ def main() -> None:
     rows, secs = [], []
     for m, layers, hidden, batch in itertools.product((1, 4, 12), (1, 2), (20, 60, 170), (66, 200, 600)):
         s = tick_seconds(m, layers, hidden, batch, args.ticks)
-        rows.append(cost_features(m, layers, hidden, batch))
+        rows.append(cost_features(m * batch, layers, hidden))
         secs.append(s)
         print(f"M={m:2d} L={layers} H={hidden:3d} B={batch:3d}  {s * 1e3:7.3f} ms/tick", flush=True)
     a, y = np.array(rows), np.array(secs)
     coef, _ = nnls(a / y[:, None], np.ones_like(y))  # relative error: small and large ticks weigh alike
     pred = a @ coef
-    print("fitted (seconds): overhead, elem, mac, row =", ", ".join(f"{c:.3g}" for c in coef))
+    print("fitted (seconds): overhead, elem, mac, slot =", ", ".join(f"{c:.3g}" for c in coef))
     print(f"median |relative error| {np.median(np.abs(pred / y - 1)):.1%}, max {np.max(np.abs(pred / y - 1)):.1%}")
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from benchmark.agents.ddqn import TrainResult
-from benchmark.agents.lockstep import AgentSpec, evaluate_batched
+from benchmark.agents.lockstep import AgentSpec, evaluate_batched, padded_slots
 from benchmark.agents.registry import kind_of, make_agent
 from benchmark.allocator import retain_freed_memory
 from benchmark.envs.synthetic import BatchedSE, SEConfig, SyntheticEnv
@@ -69,15 +69,19 @@ def lockstep(spec: AgentSpec, engine: str) -> bool:
 
 def plan_chunks(specs: list[AgentSpec], engine: str, workers: int) -> list[list[int]]:
     """Jobs of one call: one per lockstep group (members that share a trainer, activation and dueling flag, split
-    by `partition_by_cost` over the whole call, so each group pads little; the largest groups halved until there
-    are at least `workers` jobs, so no worker idles), costliest first so that the workers finish together; every
+    by `partition_by_cost` over the whole call, so each group pads little; the costliest groups halved until
+    there are at least `workers` jobs, so no worker idles), costliest first so that the workers finish together; every
     other agent alone."""
     groups = lockstep_groups(specs, engine)
+
+    def cost(group: list[int]) -> float:
+        return tick_cost([specs[i].config for i in group])
+
     while len(groups) < workers and max(map(len, groups), default=1) > 1:
-        largest = max(groups, key=len)
+        largest = max((g for g in groups if len(g) > 1), key=cost)
         groups.remove(largest)
         groups += [largest[:len(largest) // 2], largest[len(largest) // 2:]]
-    groups.sort(key=lambda g: -tick_cost([specs[i].config for i in g]))
+    groups.sort(key=lambda g: -cost(g))
     return groups + [[i] for i, s in enumerate(specs) if not lockstep(s, engine)]
 
 
@@ -134,43 +138,56 @@ def batch_key(config) -> tuple:
 
 TICK_COST_S = (1.39e-3, 4.86e-9, 1.1e-10, 0.0)
 """Seconds of one lockstep tick per cost feature (`cost_features`): fixed overhead, per padded activation
-element, per hidden-to-hidden multiply-add, per sampled transition. Fitted by `bench/lockstep_tick_cost.py`."""
+element, per hidden-to-hidden multiply-add, per sampled transition slot. Fitted by `bench/lockstep_tick_cost.py`."""
 
 
-def cost_features(m: int, layers: int, hidden: int, batch: int) -> tuple[float, ...]:
-    """What one tick of m members padded to (layers, hidden, batch) costs, as the features of TICK_COST_S."""
-    return 1.0, m * batch * hidden * layers, m * batch * hidden ** 2 * (layers - 1), m * batch
+def cost_features(slots: int, layers: int, hidden: int) -> tuple[float, ...]:
+    """What one tick of an update over `slots` minibatch slots (valid or padding) through networks padded to
+    (layers, hidden) costs, as the features of TICK_COST_S."""
+    return 1.0, slots * hidden * layers, slots * hidden ** 2 * (layers - 1), slots
 
 
 def tick_cost(configs: list) -> float:
-    """Predicted seconds per tick of a lockstep group of these member configs (padded to the largest)."""
-    feats = cost_features(len(configs), max(c.hidden_layers for c in configs),
-                          max(c.hidden_size for c in configs), max(c.batch_size for c in configs))
+    """Predicted seconds per tick of a lockstep group of these member configs (padded to the largest): batches
+    laid out in rows (`BatchLayout.split`) where the kind's trainer does that, else padded to the largest."""
+    batches = np.array([c.batch_size for c in configs])
+    layers, hidden = max(c.hidden_layers for c in configs), max(c.hidden_size for c in configs)
+    split = kind_of(configs[0]).split_batches
+    slots = padded_slots(batches, hidden, layers) if split else len(configs) * int(batches.max())
+    feats = cost_features(slots, layers, hidden)
     return float(np.dot(TICK_COST_S, feats))
 
 
 def partition_by_cost(specs: list[AgentSpec], index: list[int]) -> list[list[int]]:
     """Split members into lockstep groups so that padding to each group's largest member wastes little.
 
-    Members are sorted by size; a dynamic programme cuts the sorted list where the saved padding outweighs
-    the fixed per-tick cost of one more group. Returns lists of the original indices in `index`.
+    Members are sorted by size (by layers and hidden size, and by layers and predicted cost alone: the cheaper
+    outcome wins); a dynamic programme cuts the sorted list where the saved padding outweighs the fixed per-tick
+    cost of one more group. Returns lists of the original indices in `index`.
     """
-    order = sorted(range(len(specs)), key=lambda i: (specs[i].config.hidden_layers,
-                                                     tick_cost([specs[i].config])))
-    cfgs = [specs[i].config for i in order]
-    n = len(order)
+    configs = [s.config for s in specs]
+    orders = [sorted(range(len(configs)), key=lambda i: (configs[i].hidden_layers, configs[i].hidden_size,
+                                                        configs[i].batch_size)),
+              sorted(range(len(configs)), key=lambda i: (configs[i].hidden_layers, tick_cost([configs[i]])))]
+    cost, cuts, order = min((*_cut_sorted([configs[i] for i in order]), order) for order in orders)
+    return [[index[order[i]] for i in range(a, b)] for a, b in cuts]
+
+
+def _cut_sorted(configs: list) -> tuple[float, list[tuple[int, int]]]:
+    """The cheapest split of a sorted list into contiguous groups: (predicted seconds per tick, [(start, end)])."""
+    n = len(configs)
     best = [0.0] + [float("inf")] * n
     cut = [0] * (n + 1)
     for end in range(1, n + 1):
         for start in range(end):
-            cost = best[start] + tick_cost(cfgs[start:end])
+            cost = best[start] + tick_cost(configs[start:end])
             if cost < best[end]:
                 best[end], cut[end] = cost, start
-    groups, end = [], n
+    spans, end = [], n
     while end > 0:
-        groups.append([index[order[i]] for i in range(cut[end], end)])
+        spans.append((cut[end], end))
         end = cut[end]
-    return groups[::-1]
+    return best[n], spans[::-1]
 
 
 def _run_scalar(task, spec: AgentSpec, se_config, params, solved, test_episodes, test_on_real=True) -> AgentOutcome:

@@ -143,3 +143,33 @@ def test_plan_gives_every_worker_a_job():
     jobs = plan_chunks(specs, "batched", 2)
     assert sorted(map(len, jobs)) == [4, 5] and sorted(i for j in jobs for i in j) == list(range(9))
     assert plan_chunks(specs, "scalar", 2) == [[i] for i in range(9)]
+
+
+def test_split_layout_holds_each_member_batch_once_and_pads_less():
+    from benchmark.agents.lockstep import BatchLayout, padded_slots
+    sizes = np.array([66, 200, 130, 597])
+    layout = BatchLayout.split(sizes, 30, 1)
+    width = layout.position.shape[1]
+    assert width < sizes.max() and not layout.identity
+    mask = layout.mask.numpy().astype(bool)
+    for i, b in enumerate(sizes):
+        held = layout.position[layout.member == i][mask[layout.member == i]]
+        assert sorted(held.tolist()) == list(range(b))  # every slot of member i's minibatch, exactly once
+    assert padded_slots(sizes, 30, 1) == mask.size < len(sizes) * sizes.max()
+    assert BatchLayout.split(np.array([150, 188]), 170, 2).identity  # big networks: copying weights costs more
+    alike = BatchLayout.split(np.array([199, 199, 199]), 30, 1)
+    assert alike.identity and alike.position.shape == (3, 199) and alike.mask.all()
+
+
+def test_members_spanning_several_rows_match_their_scalar_run():
+    from benchmark.agents.lockstep import BatchLayout
+    configs = [DDQNConfig(max_episodes=4, init_episodes=1, batch_size=b, hidden_size=h, hidden_layers=l)
+               for b, h, l in [(66, 24, 2), (300, 40, 1), (140, 16, 1)]]
+    assert not BatchLayout.split(np.array([c.batch_size for c in configs]), 40, 2).identity
+    params = torch.stack([initial_se_parameters(TASK, SEConfig(), s) for s in range(len(configs))])
+    specs = [AgentSpec(c, 40 + i) for i, c in enumerate(configs)]
+    results, q = train_batched(TASK, BatchedSE(TASK, SEConfig(), params), specs, solved=None)
+    for i, (cfg, spec) in enumerate(zip(configs, specs)):
+        agent, scalar = _scalar_on_se(cfg, spec.seed, params[i])
+        assert results[i].lengths == scalar.lengths
+        assert _max_diff(agent.q, q.member_module(i, cfg)) < ATOL

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from benchmark.agents.ddqn import DDQN, DDQNConfig, QNetwork, TrainResult
-from benchmark.agents.lockstep import (AgentSpec, BatchedAdam, BatchedEnv, BatchedMLP, EpsilonGreedy, Lockstep,
-                                       evaluate_batched, step_env)
+from benchmark.agents.lockstep import (AgentSpec, BatchedAdam, BatchedEnv, BatchedMLP, BatchLayout, EpsilonGreedy,
+                                       Lockstep, evaluate_batched, step_env)
 from benchmark.envs.tasks import Task
 
 __all__ = ["AgentSpec", "BatchedEnv", "BatchedQ", "evaluate_batched", "step_env", "train_batched"]
@@ -65,9 +65,11 @@ class _Lockstep(Lockstep):
         self.tau = torch.tensor(self.col("tau"), dtype=torch.float32)[:, None]
         self.explore = EpsilonGreedy(self.configs)
         self.inv_batch = torch.from_numpy(1.0 / self.batch.astype(np.float32))[:, None]
+        self.layout = BatchLayout.split(self.batch, self.q.hidden, self.q.layers)
         super().__init__(task, env, specs, solved, 1)
 
     def _select(self, keep: np.ndarray) -> None:
+        self.layout = BatchLayout.split(self.batch, self.q.hidden, self.q.layers)
         self.adam.select(keep)
         self.explore.select(keep)
         self.q.select(torch.from_numpy(keep))
@@ -93,24 +95,33 @@ class _Lockstep(Lockstep):
         self.final_theta[member] = self.theta[i]
 
     def update(self, active: np.ndarray) -> np.ndarray:
-        """One DDQN update of every active row; returns the rows whose loss was not finite."""
-        q, theta, target = self.q, self.theta, self.target
-        bmax = int(self.batch[active].max())
-        sample = self.replay.sample(self.keys, self.updates, bmax)
+        """One DDQN update of every active row; returns the rows whose loss was not finite.
+
+        The minibatches sit in `self.layout`'s rows (a member with a large batch spans several); the weights are
+        gathered into those rows and the rows' gradients summed back per member."""
+        q, theta, target, layout = self.q, self.theta, self.target, self.layout
+        sample = self.replay.sample(self.keys, self.updates, layout)
+        rows = None if layout.identity else torch.from_numpy(layout.member)
+        theta_r, target_r, gamma, inv_batch = (theta, target, self.gamma, self.inv_batch) if rows is None else \
+            (t.index_select(0, rows) for t in (theta, target, self.gamma, self.inv_batch))
         obs, nxt = sample.obs, sample.next_obs
         act = sample.action[:, :, 0].long()
-        next_action = q.forward(theta, nxt).max(1, keepdim=True).indices
-        next_q = q.forward(target, nxt).gather(1, next_action)[:, 0]
-        y = sample.reward + self.gamma * (1.0 - sample.terminated) * next_q
+        next_action = q.forward(theta_r, nxt, rows=rows).max(1, keepdim=True).indices
+        next_q = q.forward(target_r, nxt, rows=rows).gather(1, next_action)[:, 0]
+        y = sample.reward + gamma * (1.0 - sample.terminated) * next_q
         cache: list = []
-        out = q.forward(theta, obs, cache)
-        td = out.gather(1, act[:, None, :])[:, 0] - y  # [M, B]
-        batch_mask = torch.from_numpy((np.arange(bmax)[None] < self.batch[:, None]).astype(np.float32))
-        td = td * batch_mask
-        finite = torch.isfinite((td * td).sum(1)).numpy()
+        out = q.forward(theta_r, obs, cache, rows=rows)
+        td = (out.gather(1, act[:, None, :])[:, 0] - y) * layout.mask  # [R, width]
+        squares = (td * td).sum(1)
+        if rows is not None:
+            squares = torch.zeros(len(theta)).index_add_(0, rows, squares)
+        finite = torch.isfinite(squares).numpy()
         step_mask = active & finite
-        d_out = torch.zeros_like(out).scatter_(1, act[:, None, :], (2.0 * self.inv_batch * td)[:, None, :])
-        grad = torch.nan_to_num(q.backward(theta, cache, d_out))
+        d_out = torch.zeros_like(out).scatter_(1, act[:, None, :], (2.0 * inv_batch * td)[:, None, :])
+        grad = q.backward(theta_r, cache, d_out, rows=rows)
+        if rows is not None:
+            grad = torch.zeros_like(theta).index_add_(0, rows, grad)
+        grad = torch.nan_to_num(grad)
         new_theta = self.adam.step(theta, grad, step_mask)
         new_target = self.tau * new_theta + (1.0 - self.tau) * target
         self.theta = new_theta

@@ -135,12 +135,15 @@ class BatchedMLP:
         for seg, p in zip(self._segments(len(params)), params):
             p.copy_(views[seg][i][tuple(slice(0, d) for d in p.shape)])
 
-    def _gates(self, rows: slice | None) -> list[torch.Tensor]:
-        return self.layer_on if rows is None else [g[rows] for g in self.layer_on]
+    def _gates(self, rows: slice | torch.Tensor | None) -> list[torch.Tensor]:
+        if rows is None:
+            return self.layer_on
+        return [g[rows] if isinstance(rows, slice) else g.index_select(0, rows) for g in self.layer_on]
 
     def forward(self, theta: torch.Tensor, x: torch.Tensor, cache: list | None = None,
-                rows: slice | None = None) -> torch.Tensor:
-        """Outputs [M, out, N] (feature-major) of inputs x [M, N, in]; `rows`: theta holds only these rows.
+                rows: slice | torch.Tensor | None = None) -> torch.Tensor:
+        """Outputs [M, out, N] (feature-major) of inputs x [M, N, in]; `rows`: theta holds these rows (a slice, or
+        member indices: rows that share a member's weights).
 
         Feature-major layout is several times faster for narrow layers. Padded units need no mask: their
         weights and biases start at zero and act(0) = 0 for every supported activation, so they output zero
@@ -165,7 +168,7 @@ class BatchedMLP:
         return torch.baddbmm(v[k + 1][:, :, None], v[k], a)
 
     def backward(self, theta: torch.Tensor, cache: list, d_out: torch.Tensor, input_grad: bool = False,
-                 rows: slice | None = None, param_grad: bool = True):
+                 rows: slice | torch.Tensor | None = None, param_grad: bool = True):
         """Gradient [M, D] of sum(d_out * forward(theta, x)) for the x that filled `cache`; with `input_grad`,
         (that gradient, the gradient w.r.t. x, feature-major [M, in, N]); without `param_grad` the first is None
         (not computed).
@@ -264,6 +267,66 @@ class Minibatch(NamedTuple):
     terminated: torch.Tensor
 
 
+ROW_SLOTS = 16
+"""What one more minibatch row costs beyond its weights, in padded sample slots (one more small GEMM per layer)."""
+
+
+class BatchLayout(NamedTuple):
+    """Where the members' minibatches sit in an update's rows: row r holds slots `position[r]` of member
+    `member[r]`'s minibatch; `mask` [R, b] (float32) is 1 where that slot is one of the member's batch_size
+    samples and 0 on padding. Members with large batches span several rows, so a group pads its batches to the
+    row width b rather than to its largest batch."""
+
+    member: np.ndarray
+    position: np.ndarray
+    mask: torch.Tensor
+
+    @property
+    def identity(self) -> bool:
+        """Row i is member i's whole minibatch (no weights need gathering into rows)."""
+        return len(self.member) == len(self.mask) and bool(np.all(self.member == np.arange(len(self.member))))
+
+    @staticmethod
+    def padded(batch_sizes: np.ndarray, width: int) -> "BatchLayout":
+        """One row per member, every minibatch padded (or cut) to `width` slots."""
+        batch_sizes = np.asarray(batch_sizes)
+        position = np.broadcast_to(np.arange(width)[None], (len(batch_sizes), width))
+        return BatchLayout(np.arange(len(batch_sizes)), position,
+                           torch.from_numpy((position < batch_sizes[:, None]).astype(np.float32)))
+
+    @staticmethod
+    def split(batch_sizes: np.ndarray, hidden: int, layers: int) -> "BatchLayout":
+        """Rows of width `row_width` (networks padded to `hidden` units and `layers` hidden layers), member i's
+        minibatch in ceil(batch_sizes[i] / width) of them."""
+        batch_sizes = np.asarray(batch_sizes)
+        width = row_width(batch_sizes, hidden, layers)
+        per_member = -(-batch_sizes // width)
+        if np.all(per_member == 1):
+            return BatchLayout.padded(batch_sizes, width)
+        member = np.repeat(np.arange(len(batch_sizes)), per_member)
+        first_row = np.concatenate([[0], np.cumsum(per_member)[:-1]])
+        chunk = np.arange(len(member)) - first_row[member]
+        position = (chunk * width)[:, None] + np.arange(width)[None]
+        return BatchLayout(member, position,
+                           torch.from_numpy((position < batch_sizes[member, None]).astype(np.float32)))
+
+
+def row_width(batch_sizes: np.ndarray, hidden: int, layers: int) -> int:
+    """The row width that costs least: the member batch size b minimising sum(ceil(B_i / b)) rows times (b slots
+    + what a row costs beyond them: ROW_SLOTS, plus its copy of the weights, some hidden * (layers - 1) / layers
+    slots' worth of activations); the largest batch when all are alike."""
+    sizes = np.asarray(batch_sizes)
+    per_row = ROW_SLOTS + hidden * (layers - 1) // layers
+    return int(min(np.unique(sizes)[::-1], key=lambda b: int((-(-sizes // b) * (b + per_row)).sum()), default=1))
+
+
+def padded_slots(batch_sizes: np.ndarray, hidden: int, layers: int) -> int:
+    """Sample slots (valid and padding) of one update under `BatchLayout.split`."""
+    sizes = np.asarray(batch_sizes)
+    width = row_width(sizes, hidden, layers)
+    return int((-(-sizes // width)).sum() * width)
+
+
 class BatchedReplay:
     """The replay buffers of all rows as one packed tensor [M, capacity, obs | next obs | action | reward |
     terminated]; row i holds at most caps[i] transitions (a ring, like `benchmark.agents.ddqn.ReplayBuffer`).
@@ -289,14 +352,17 @@ class BatchedReplay:
         self.ptr[idx] = (self.ptr[idx] + 1) % self.caps[idx]
         self.size[idx] = np.minimum(self.size[idx] + 1, self.caps[idx])
 
-    def sample(self, keys: np.ndarray, updates: np.ndarray, batch: int) -> Minibatch:
-        """`batch` transitions per row, indices drawn like the scalar agents': REPLAY stream at counter
-        `updates[i]`, indices 0..batch-1, uniform over the row's filled size."""
-        idx = torch.from_numpy(rng.integers(keys[:, None], rng.Stream.REPLAY, updates[:, None],
-                                            np.arange(batch)[None], np.maximum(self.size, 1)[:, None]))
+    def sample(self, keys: np.ndarray, updates: np.ndarray, layout: BatchLayout) -> Minibatch:
+        """Every member's minibatch laid out in `layout`'s rows ([R, width, ...]); the index of a member's slot
+        p is drawn like the scalar agents': REPLAY stream at counter `updates[i]`, index p, uniform over the
+        member's filled size (padding slots draw too, and are masked by the caller)."""
+        member = layout.member
+        idx = rng.integers(keys[member, None], rng.Stream.REPLAY, updates[member, None], layout.position,
+                           np.maximum(self.size, 1)[member, None])
         m, cap, width = self.buffer.shape
-        flat_idx = (idx + torch.arange(0, m * cap, cap)[:, None]).view(-1)
-        sample = self.buffer.view(m * cap, width).index_select(0, flat_idx).view(m, batch, width)
+        rows, slots = layout.position.shape
+        flat_idx = torch.from_numpy((idx + (member * cap)[:, None]).reshape(-1))
+        sample = self.buffer.view(m * cap, width).index_select(0, flat_idx).view(rows, slots, width)
         return Minibatch(*(sample[:, :, c] for c in self.cols))
 
 

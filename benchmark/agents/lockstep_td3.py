@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from benchmark.agents.ddqn import TrainResult
-from benchmark.agents.lockstep import AgentSpec, BatchedAdam, BatchedEnv, BatchedMLP, Lockstep, Minibatch
+from benchmark.agents.lockstep import AgentSpec, BatchedAdam, BatchLayout, BatchedEnv, BatchedMLP, Lockstep, Minibatch
 from benchmark.agents.td3_discrete import TwinCritic
 
 __all__ = ["TD3Lockstep", "TD3Policy", "twin_critic_parameters"]
@@ -123,9 +123,8 @@ class TD3Lockstep(Lockstep):
     def _sample(self, active: np.ndarray) -> tuple[Minibatch, torch.Tensor]:
         """Every row's minibatch, padded to the largest batch of the active rows, and which of its entries are
         the row's own (bool [n, B])."""
-        bmax = int(self.batch[active].max())
-        sample = self.replay.sample(self.keys, self.updates, bmax)
-        return sample, torch.from_numpy(np.arange(bmax)[None] < self.batch[:, None])
+        layout = BatchLayout.padded(self.batch, int(self.batch[active].max()))
+        return self.replay.sample(self.keys, self.updates, layout), layout.mask.bool()
 
     def _td_target(self, sample: Minibatch, next_q: torch.Tensor) -> torch.Tensor:
         """r + gamma * (1 - terminated) * min(Q1', Q2') [n, B] of the target critics' values next_q [2n, B]."""

@@ -40,6 +40,9 @@ class AgentKind:
     """Fields that set this kind apart from the config class's defaults (e.g. dueling=True)."""
     action_spaces: tuple[str, ...] = (DISCRETE,)
     """Action-space types the agent acts in: discrete (gymnasium Discrete) and/or box (gymnasium Box)."""
+    split_batches: bool = False
+    """Its lockstep trainer lays minibatches out in rows (`benchmark.agents.lockstep.BatchLayout.split`) rather
+    than padding every member to the group's largest batch."""
 
     @property
     def batched(self) -> bool:
@@ -64,9 +67,10 @@ class AgentKind:
 
 
 AGENTS: dict[str, AgentKind] = {k.name: k for k in (
-    AgentKind("ddqn", "benchmark.agents.ddqn", "DDQNConfig", "DDQN", "ddqn_varied", LOCKSTEP_DDQN),
+    AgentKind("ddqn", "benchmark.agents.ddqn", "DDQNConfig", "DDQN", "ddqn_varied", LOCKSTEP_DDQN,
+              split_batches=True),
     AgentKind("dueling_ddqn", "benchmark.agents.ddqn", "DDQNConfig", "DDQN", "ddqn_varied", LOCKSTEP_DDQN,
-              (("dueling", True),)),
+              (("dueling", True),), split_batches=True),
     AgentKind("td3_discrete", "benchmark.agents.td3_discrete", "TD3DiscreteConfig", "TD3Discrete",
               "td3_discrete_varied", LOCKSTEP_TD3_DISCRETE),
     AgentKind("q_learning", "benchmark.agents.tabular", "QLearningConfig", "QLearning", "q_learning_varied", None),
