@@ -1,0 +1,61 @@
+"""Seconds per lockstep job of one NES iteration's exact population, one job after another (prints figures).
+
+    python bench/lockstep_jobs.py [--vary-hp] [--iteration 0] [--workers 2]
+
+Builds iteration `iteration`'s population as `sebench train-se` would from the initial SE (centre and mirrored
+members of seed 0's first NES draw; later iterations reuse that centre), plans its jobs with
+`benchmark.engine.plan_chunks` and runs them one after another in this process. Prints each job's shape
+(members, hidden layers, hidden size, largest batch), predicted tick cost, training steps and seconds, then
+the summed seconds and the makespan of `workers` processes taking the jobs in plan order. Comparing the sum
+with `bench/nes_iteration.py`'s wall time tells the engine's cost apart from how evenly the workers are loaded.
+Run it with the cores otherwise idle.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from benchmark import rng
+from benchmark.engine import _run_chunk, plan_chunks, tick_cost
+from benchmark.envs.synthetic import initial_se_parameters
+from benchmark.envs.tasks import get_task
+from benchmark.nes.strategy import NESConfig, NESStrategy
+from benchmark.nes.trainer import RunConfig, member_specs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", default="CartPole-v0")
+    ap.add_argument("--population", type=int, default=16)
+    ap.add_argument("--iteration", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--vary-hp", action="store_true")
+    args = ap.parse_args()
+    run = RunConfig(task=args.task, seed=args.seed, vary_hp=args.vary_hp, nes=NESConfig(population=args.population))
+    task = get_task(run.task)
+    centre = initial_se_parameters(task, run.se, rng.child_seeds(run.seed, 1, 0)[0]).double().numpy()
+    members = NESStrategy(centre, run.nes).ask(np.random.default_rng([run.seed, 0, args.iteration]))
+    params = np.vstack([centre[None], members])
+    specs = member_specs(run, args.iteration, len(params))
+    seconds = []
+    for job in plan_chunks(specs, "batched", args.workers):
+        configs = [specs[i].config for i in job]
+        start = time.perf_counter()
+        outcomes = _run_chunk("batched", run.task, [specs[i] for i in job], run.se, params[job], run.test_episodes)
+        seconds.append(time.perf_counter() - start)
+        steps = [o.train.steps for o in outcomes]
+        print(f"M={len(job):2d} L={max(c.hidden_layers for c in configs)} H={max(c.hidden_size for c in configs):3d} "
+              f"B<={max(c.batch_size for c in configs):3d}  predicted {tick_cost(configs) * 1e3:5.2f} ms/tick  "
+              f"steps max {max(steps):6d} sum {sum(steps):7d}  {seconds[-1]:6.1f} s  "
+              f"{seconds[-1] / sum(steps) * 1e6:5.0f} us/agent-step", flush=True)
+    load = np.zeros(args.workers)
+    for s in seconds:  # each job goes to the first worker to come free, in plan order
+        load[np.argmin(load)] += s
+    print(f"jobs summed {sum(seconds):.1f} s; makespan on {args.workers} workers {load.max():.1f} s")
+
+
+if __name__ == "__main__":
+    main()
