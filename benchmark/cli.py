@@ -48,6 +48,9 @@ def _add_train_ses(sub) -> None:
                         "CartPole-v0)")
     p.add_argument("--max-seeds", type=int, default=None, help="seeds to try at most with --give-up-after "
                                                                  "(default 3 x count)")
+    p.add_argument("--concurrent-seeds", type=int, default=1, metavar="N",
+                   help="seeds that train at once on the same workers, so that one run's jobs fill the workers "
+                        "another leaves idle at the end of its NES iterations (the set is the same as with 1)")
     p.add_argument("--scheduler", help="dask.distributed scheduler address (tcp://HOST:PORT); default: local "
                                        "processes; set --workers to the cluster's worker threads")
     p.set_defaults(func=_cmd_train_ses)
@@ -64,7 +67,8 @@ def _cmd_train_ses(args) -> int:
     run = run_config_from_args(args)
     give_up = GiveUp(args.give_up_after, args.give_up_below) if args.give_up_after else None
     folders = train_ses(run, args.out, args.count, args.seed_start, workers=args.workers, progress=not args.quiet,
-                        scheduler=args.scheduler, give_up=give_up, max_seeds=args.max_seeds)
+                        scheduler=args.scheduler, give_up=give_up, max_seeds=args.max_seeds,
+                        concurrent=args.concurrent_seeds)
     solved = sum(json.loads((f / "se.json").read_text()).get("solved", False) for f in folders)
     given_up = json.loads((args.out / "set.json").read_text())["given_up_seeds"]
     print(f"{run.task}: {solved} of {len(folders)} SEs solved the task ({len(given_up)} given up: "

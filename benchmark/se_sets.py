@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from benchmark import io
-from benchmark.errors import ConfigError
+from benchmark.errors import ConfigError, check_range
 from benchmark.nes.trainer import GIVEN_UP, GiveUp, RunConfig, train_se
-from benchmark.parallel import default_workers, executor_scope
+from benchmark.parallel import SerialExecutor, default_workers, executor_scope
 
 SET_META = "set.json"
 
@@ -20,36 +21,57 @@ def se_folder(out: Path, seed: int) -> Path:
 
 def train_ses(run: RunConfig, out: Path, count: int, seed_start: int = 0, *, workers: int | None = None,
               progress: bool = True, executor=None, scheduler: str | None = None,
-              give_up: GiveUp | None = None, max_seeds: int | None = None) -> list[Path]:
+              give_up: GiveUp | None = None, max_seeds: int | None = None, concurrent: int = 1) -> list[Path]:
     """Learn `count` SEs with seeds seed_start, seed_start+1, ... into out/se_<seed>/ (resumable).
 
     A finished SE (its se.json exists) is skipped; a started one resumes from its checkpoint. With `give_up`, a
     seed whose population shows no learning is abandoned (out/se_<seed>/given_up.json) and the next seed is
     tried instead, up to `max_seeds` seeds in all (default 3 x count). Jobs run on `executor`, else on a new
-    one: the dask.distributed cluster at `scheduler` or local processes. Returns the finished SEs' folders.
+    one: the dask.distributed cluster at `scheduler` or local processes. `concurrent` seeds train at once on
+    that executor, so one run's jobs fill the workers another run leaves idle at the end of its NES iterations;
+    the set is the same as one seed at a time (the first `count` seeds that finish, in seed order: a seed
+    starts only while fewer than `count` seeds are finished or running). Returns the finished SEs' folders.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     max_seeds = 3 * count if max_seeds is None else max_seeds
     if max_seeds < count:
         raise ConfigError(f"max_seeds={max_seeds} must be at least count={count}")
+    check_range("concurrent", concurrent, 1, 64, integer=True)
     workers = default_workers() if workers is None else workers
     finished, abandoned = [], []
     _write_set_meta(out, run, finished, abandoned, give_up)
-    with executor_scope(executor, workers, scheduler) as pool, \
+
+    def learn(seed: int) -> bool:
+        folder = se_folder(out, seed)
+        if not (folder / io.SE_META).exists() and not (give_up and (folder / GIVEN_UP).exists()):
+            train_se(dataclasses.replace(run, seed=seed), folder, workers=workers, resume=True,
+                     progress=progress and concurrent == 1, executor=pool, give_up=give_up)
+        return (folder / io.SE_META).exists()
+
+    seeds = iter(range(seed_start, seed_start + max_seeds))
+    # runs outside pool: on an error or Ctrl-C the pool is shut down first, which ends the other runs' threads
+    with SerialExecutor() if concurrent == 1 else ThreadPoolExecutor(concurrent) as runs, \
+            executor_scope(executor, workers, scheduler) as pool, \
             tqdm(total=count, disable=not progress, unit="SE", desc=f"SE set {out.name}") as bar:
-        for seed in range(seed_start, seed_start + max_seeds):
-            if len(finished) == count:
+        running: dict = {}
+        while True:
+            while len(running) < concurrent and len(finished) + len(running) < count:
+                seed = next(seeds, None)
+                if seed is None:
+                    break
+                running[runs.submit(learn, seed)] = seed
+            if not running:
                 break
-            folder = se_folder(out, seed)
-            if not (folder / io.SE_META).exists() and not (give_up and (folder / GIVEN_UP).exists()):
-                train_se(dataclasses.replace(run, seed=seed), folder, workers=workers, resume=True,
-                         progress=progress, executor=pool, give_up=give_up)
-            if (folder / io.SE_META).exists():
-                finished.append(seed)
-                bar.update(1)
-            else:
-                abandoned.append(seed)
+            for future in wait(running, return_when=FIRST_COMPLETED).done:
+                seed = running.pop(future)
+                if future.result():
+                    finished.append(seed)
+                    bar.update(1)
+                else:
+                    abandoned.append(seed)
+            finished.sort()
+            abandoned.sort()
             _write_set_meta(out, run, finished, abandoned, give_up)
     return [se_folder(out, s) for s in finished]
 

@@ -3,6 +3,7 @@ import dataclasses
 import json
 
 import pytest
+import torch
 
 from benchmark import io
 from benchmark.agents.ddqn import DDQNConfig
@@ -59,3 +60,24 @@ def test_a_rule_that_never_applies_changes_nothing(tmp_path):
 def test_max_seeds_below_count_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="max_seeds"):
         train_ses(dataclasses.replace(RUN), tmp_path, count=3, max_seeds=2, progress=False)
+
+
+def test_concurrent_seeds_learn_the_same_set(tmp_path):
+    serial = train_ses(RUN, tmp_path / "a", count=2, workers=1, progress=False, give_up=GiveUp(1, below=-1e9))
+    both = train_ses(RUN, tmp_path / "b", count=2, workers=2, progress=False, give_up=GiveUp(1, below=-1e9),
+                     concurrent=2)
+    assert [f.name for f in both] == [f.name for f in serial] == ["se_000", "se_001"]
+    for a, b in zip(serial, both):
+        ta, _ = io.load_tensors(a / "se.safetensors")
+        tb, _ = io.load_tensors(b / "se.safetensors")
+        assert all(torch.equal(ta[k], tb[k]) for k in ta)
+    assert json.loads((tmp_path / "b" / SET_META).read_text())["seeds"] == [0, 1]
+    with pytest.raises(ConfigError, match="concurrent"):
+        train_ses(RUN, tmp_path / "c", count=1, progress=False, concurrent=0)
+
+
+def test_concurrent_seeds_replace_a_given_up_seed_in_seed_order(tmp_path):
+    folders = train_ses(RUN, tmp_path, count=1, workers=1, progress=False, give_up=GiveUp(1, below=1e9),
+                        max_seeds=3, concurrent=2)
+    assert folders == []
+    assert json.loads((tmp_path / SET_META).read_text())["given_up_seeds"] == [0, 1, 2]
