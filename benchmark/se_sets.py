@@ -63,17 +63,30 @@ def train_ses(run: RunConfig, out: Path, count: int, seed_start: int = 0, *, wor
                 running[runs.submit(learn, seed)] = seed
             if not running:
                 break
-            for future in wait(running, return_when=FIRST_COMPLETED).done:
+            done = wait(running, timeout=None if concurrent == 1 else 30, return_when=FIRST_COMPLETED).done
+            if concurrent > 1:
+                bar.set_postfix_str(" | ".join(_latest(se_folder(out, seed)) for seed in sorted(running.values())))
+            for future in done:
                 seed = running.pop(future)
                 if future.result():
                     finished.append(seed)
                     bar.update(1)
                 else:
                     abandoned.append(seed)
-            finished.sort()
-            abandoned.sort()
-            _write_set_meta(out, run, finished, abandoned, give_up)
+            if done:
+                finished.sort()
+                abandoned.sort()
+                _write_set_meta(out, run, finished, abandoned, give_up)
     return [se_folder(out, s) for s in finished]
+
+
+def _latest(folder: Path) -> str:
+    """`se_<seed> it N centre S`: the last iteration in a running SE's history (for the progress bar)."""
+    try:
+        last = (folder / io.HISTORY).read_text().strip().splitlines()[-1].split(",")
+        return f"{folder.name} it {int(last[0]) + 1} centre {float(last[1]):.1f}"
+    except (OSError, IndexError, ValueError):
+        return f"{folder.name} starting"
 
 
 def _write_set_meta(out: Path, run: RunConfig, finished: list[int], abandoned: list[int],

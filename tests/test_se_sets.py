@@ -81,3 +81,11 @@ def test_concurrent_seeds_replace_a_given_up_seed_in_seed_order(tmp_path):
                         max_seeds=3, concurrent=2)
     assert folders == []
     assert json.loads((tmp_path / SET_META).read_text())["given_up_seeds"] == [0, 1, 2]
+
+
+def test_progress_names_the_last_iteration_of_a_running_seed(tmp_path):
+    from benchmark.se_sets import _latest
+    folder = tmp_path / "se_004"
+    assert _latest(folder) == "se_004 starting"
+    train_ses(RUN, tmp_path, count=1, seed_start=4, workers=1, progress=False)
+    assert _latest(folder).startswith("se_004 it 3 centre ")
