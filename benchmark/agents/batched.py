@@ -66,6 +66,7 @@ class _Lockstep(Lockstep):
         self.explore = EpsilonGreedy(self.configs)
         self.inv_batch = torch.from_numpy(1.0 / self.batch.astype(np.float32))[:, None]
         self.layout = BatchLayout.split(self.batch, self.q.hidden, self.q.layers)
+        self._grad: torch.Tensor | None = None
         super().__init__(task, env, specs, solved, 1)
 
     def _select(self, keep: np.ndarray) -> None:
@@ -118,17 +119,20 @@ class _Lockstep(Lockstep):
         finite = torch.isfinite(squares).numpy()
         step_mask = active & finite
         d_out = torch.zeros_like(out).scatter_(1, act[:, None, :], (2.0 * inv_batch * td)[:, None, :])
-        grad = q.backward(theta_r, cache, d_out, rows=rows)
-        if rows is not None:
-            grad = torch.zeros_like(theta).index_add_(0, rows, grad)
-        grad = torch.nan_to_num(grad)
-        new_theta = self.adam.step(theta, grad, step_mask)
-        new_target = self.tau * new_theta + (1.0 - self.tau) * target
-        self.theta = new_theta
+        if self._grad is None or self._grad.shape != theta.shape:
+            self._grad = torch.empty_like(theta)
+        if rows is None:
+            grad = q.backward(theta_r, cache, d_out, out=self._grad)
+        else:
+            grad = self._grad.zero_().index_add_(0, rows, q.backward(theta_r, cache, d_out, rows=rows))
+        grad.nan_to_num_()
+        # theta, target and the gradient are updated in place, so their per-layer views stay cached
+        theta.copy_(self.adam.step(theta, grad, step_mask))
+        new_target = self.tau * theta + (1.0 - self.tau) * target
         if step_mask.all():
-            self.target = new_target
+            target.copy_(new_target)
         else:  # rows that do not learn this tick keep every piece of their state
-            self.target = torch.where(torch.from_numpy(step_mask)[:, None], new_target, target)
+            target.copy_(torch.where(torch.from_numpy(step_mask)[:, None], new_target, target))
         return active & ~finite
 
 

@@ -168,16 +168,16 @@ class BatchedMLP:
         return torch.baddbmm(v[k + 1][:, :, None], v[k], a)
 
     def backward(self, theta: torch.Tensor, cache: list, d_out: torch.Tensor, input_grad: bool = False,
-                 rows: slice | torch.Tensor | None = None, param_grad: bool = True):
-        """Gradient [M, D] of sum(d_out * forward(theta, x)) for the x that filled `cache`; with `input_grad`,
-        (that gradient, the gradient w.r.t. x, feature-major [M, in, N]); without `param_grad` the first is None
-        (not computed).
+                 rows: slice | torch.Tensor | None = None, param_grad: bool = True, out: torch.Tensor | None = None):
+        """Gradient [M, D] of sum(d_out * forward(theta, x)) for the x that filled `cache` (written into `out` when
+        given: a buffer kept across calls keeps its views cached); with `input_grad`, (that gradient, the gradient
+        w.r.t. x, feature-major [M, in, N]); without `param_grad` the first is None (not computed).
 
         Written out by hand (no autograd graph): the per-step cost of autograd dominates at these sizes.
         """
         v = self.views(theta)
         gates = self._gates(rows)
-        grad = torch.empty_like(theta) if param_grad else None
+        grad = (torch.empty_like(theta) if out is None else out) if param_grad else None
         g = self.views(grad) if param_grad else None
         k = 2 * self.layers
         top = cache[-1]
