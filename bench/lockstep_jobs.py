@@ -17,12 +17,9 @@ import time
 
 import numpy as np
 
-from benchmark import rng
 from benchmark.engine import _run_chunk, plan_chunks, tick_cost
-from benchmark.envs.synthetic import initial_se_parameters
-from benchmark.envs.tasks import get_task
 from benchmark.nes.strategy import NESConfig, NESStrategy
-from benchmark.nes.trainer import RunConfig, member_specs
+from benchmark.nes.trainer import RunConfig, initial_centre, member_specs
 
 
 def main() -> None:
@@ -35,8 +32,7 @@ def main() -> None:
     ap.add_argument("--vary-hp", action="store_true")
     args = ap.parse_args()
     run = RunConfig(task=args.task, seed=args.seed, vary_hp=args.vary_hp, nes=NESConfig(population=args.population))
-    task = get_task(run.task)
-    centre = initial_se_parameters(task, run.se, rng.child_seeds(run.seed, 1, 0)[0]).double().numpy()
+    centre = initial_centre(run)
     members = NESStrategy(centre, run.nes).ask(np.random.default_rng([run.seed, 0, args.iteration]))
     params = np.vstack([centre[None], members])
     specs = member_specs(run, args.iteration, len(params))

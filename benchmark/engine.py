@@ -169,7 +169,7 @@ def partition_by_cost(specs: list[AgentSpec], index: list[int]) -> list[list[int
     orders = [sorted(range(len(configs)), key=lambda i: (configs[i].hidden_layers, configs[i].hidden_size,
                                                         configs[i].batch_size)),
               sorted(range(len(configs)), key=lambda i: (configs[i].hidden_layers, tick_cost([configs[i]])))]
-    cost, cuts, order = min((*_cut_sorted([configs[i] for i in order]), order) for order in orders)
+    _, cuts, order = min((*_cut_sorted([configs[i] for i in order]), order) for order in orders)
     return [[index[order[i]] for i in range(a, b)] for a, b in cuts]
 
 

@@ -51,7 +51,7 @@ class _Lockstep(Lockstep):
     """DDQN's per-member state: Q-network, target, Adam, epsilon schedule, replay."""
 
     _ROW_ARRAYS = Lockstep._ROW_ARRAYS + ("batch",)
-    _ROW_TENSORS = ("theta", "target", "gamma", "tau", "inv_batch")
+    _ROW_TENSORS = ("theta", "target", "grad", "gamma", "tau", "inv_batch")
 
     def __init__(self, task: Task, env: BatchedEnv, specs: list[AgentSpec], solved: float | None):
         self.configs = [s.config for s in specs]
@@ -66,7 +66,7 @@ class _Lockstep(Lockstep):
         self.explore = EpsilonGreedy(self.configs)
         self.inv_batch = torch.from_numpy(1.0 / self.batch.astype(np.float32))[:, None]
         self.layout = BatchLayout.split(self.batch, self.q.hidden, self.q.layers)
-        self._grad: torch.Tensor | None = None
+        self.grad = torch.empty_like(self.theta)  # kept across ticks (and compacted), so its views stay cached
         super().__init__(task, env, specs, solved, 1)
 
     def _select(self, keep: np.ndarray) -> None:
@@ -119,12 +119,10 @@ class _Lockstep(Lockstep):
         finite = torch.isfinite(squares).numpy()
         step_mask = active & finite
         d_out = torch.zeros_like(out).scatter_(1, act[:, None, :], (2.0 * inv_batch * td)[:, None, :])
-        if self._grad is None or self._grad.shape != theta.shape:
-            self._grad = torch.empty_like(theta)
         if rows is None:
-            grad = q.backward(theta_r, cache, d_out, out=self._grad)
+            grad = q.backward(theta_r, cache, d_out, out=self.grad)
         else:
-            grad = self._grad.zero_().index_add_(0, rows, q.backward(theta_r, cache, d_out, rows=rows))
+            grad = self.grad.zero_().index_add_(0, rows, q.backward(theta_r, cache, d_out, rows=rows))
         grad.nan_to_num_()
         # theta, target and the gradient are updated in place, so their per-layer views stay cached
         theta.copy_(self.adam.step(theta, grad, step_mask))

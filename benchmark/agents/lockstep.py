@@ -284,7 +284,7 @@ class BatchLayout(NamedTuple):
     @property
     def identity(self) -> bool:
         """Row i is member i's whole minibatch (no weights need gathering into rows)."""
-        return len(self.member) == len(self.mask) and bool(np.all(self.member == np.arange(len(self.member))))
+        return bool(np.array_equal(self.member, np.arange(len(self.member))))
 
     @staticmethod
     def padded(batch_sizes: np.ndarray, width: int) -> "BatchLayout":

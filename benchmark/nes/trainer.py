@@ -183,9 +183,13 @@ def _load_or_start(run: RunConfig, out: Path, resume: bool) -> RunState:
     state = load_checkpoint(out, run, RunConfig.from_dict) if resume else None
     if state is not None:
         return state
-    task = get_task(run.task)
-    centre = initial_se_parameters(task, run.se, rng.child_seeds(run.seed, 1, 0)[0]).double().numpy()
+    centre = initial_centre(run)
     return RunState(0, centre, centre.copy(), -np.inf, -1, [], 0.0, 0)
+
+
+def initial_centre(run: RunConfig) -> np.ndarray:
+    """The SE parameters a fresh run of `run` starts NES from (float64)."""
+    return initial_se_parameters(get_task(run.task), run.se, rng.child_seeds(run.seed, 1, 0)[0]).double().numpy()
 
 
 def _columns(scores: Scores, metrics: dict) -> dict:
