@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from benchmark.engine import _run_chunk, plan_chunks, tick_cost
+from benchmark.nes.loop import population
 from benchmark.nes.strategy import NESConfig, NESStrategy
 from benchmark.nes.trainer import RunConfig, initial_centre, member_specs
 
@@ -32,9 +33,7 @@ def main() -> None:
     ap.add_argument("--vary-hp", action="store_true")
     args = ap.parse_args()
     run = RunConfig(task=args.task, seed=args.seed, vary_hp=args.vary_hp, nes=NESConfig(population=args.population))
-    centre = initial_centre(run)
-    members = NESStrategy(centre, run.nes).ask(np.random.default_rng([run.seed, 0, args.iteration]))
-    params = np.vstack([centre[None], members])
+    params = population(NESStrategy(initial_centre(run), run.nes), run.seed, args.iteration)
     specs = member_specs(run, args.iteration, len(params))
     seconds = []
     for job in plan_chunks(specs, "batched", args.workers):

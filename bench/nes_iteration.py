@@ -4,23 +4,22 @@
 
 Runs `iterations` NES iterations from the same initial SE with each engine in a fresh folder and prints
 seconds per iteration, agent-steps per second and the ratio. Add --profile to print a cProfile summary of
-one batched chunk (in-process).
+the costliest batched job of iteration 0 (in-process).
 """
 from __future__ import annotations
 
 import argparse
 import cProfile
-import dataclasses
 import pstats
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from benchmark.nes.trainer import RunConfig, member_specs, train_se
-from benchmark.nes.strategy import NESConfig
+from benchmark.nes.loop import population
+from benchmark.nes.strategy import NESConfig, NESStrategy
+from benchmark.nes.trainer import RunConfig, initial_centre, member_specs, train_se
 
 
 def main() -> None:
@@ -55,22 +54,18 @@ def main() -> None:
 
 
 def _profile(args) -> None:
-    from benchmark.engine import _run_chunk
-    from benchmark.envs.synthetic import initial_se_parameters
-    from benchmark.envs.tasks import get_task
+    """cProfile of the costliest batched job of NES iteration 0 (the population `sebench train-se` draws)."""
+    from benchmark.engine import _run_chunk, plan_chunks
 
     run = RunConfig(task=args.task, seed=args.seed, vary_hp=args.vary_hp, nes=NESConfig(population=args.population))
-    task = get_task(run.task)
-    n = (2 * args.population + 1) // max(args.workers, 1)
-    specs = member_specs(run, 0, n)
-    centre = initial_se_parameters(task, run.se, 0).numpy()
-    params = centre[None] + np.random.default_rng(0).standard_normal((n, centre.size)) * run.nes.noise_std
+    params = population(NESStrategy(initial_centre(run), run.nes), run.seed, 0)
+    specs = member_specs(run, 0, len(params))
+    job = plan_chunks(specs, "batched", args.workers)[0]
     profiler = cProfile.Profile()
     profiler.enable()
-    _run_chunk("batched", run.task, specs, run.se, params, run.test_episodes)
+    _run_chunk("batched", run.task, [specs[i] for i in job], run.se, params[job], run.test_episodes)
     profiler.disable()
     pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
-
 
 if __name__ == "__main__":
     main()

@@ -227,7 +227,7 @@ def incumbent_trajectory(evaluations: pd.DataFrame) -> list[dict]:
         if row.budget > top:
             top, best = row.budget, None
         if row.budget == top and (best is None or row.function_value < best.function_value):
-            previous, best = best, row
+            best = row
             key = json.dumps(row.config, sort_keys=True)
             if changes and changes[-1]["config_key"] == key:
                 changes[-1].update(proxy_value=float(row.function_value), budget=float(row.budget),

@@ -63,6 +63,7 @@ def test_same_seed_same_training_and_test_returns_discrete():
     assert r1.steps > TINY.n_steps  # at least one update happened
     assert r1.returns == [float(n) for n in r1.lengths]  # CartPole pays 1 per step
     np.testing.assert_array_equal(t1, t2)
+    np.testing.assert_array_equal(l1, l2)
     np.testing.assert_array_equal(l1, t1.astype(np.int64))
     assert torch.equal(p1, p2)
     assert not torch.equal(p1, _params(PPO(TASK.obs_dim, TASK.n_actions, TINY, 3)))  # training changed it

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from benchmark import io
 from benchmark.agents.batched import AgentSpec, evaluate_batched, train_batched

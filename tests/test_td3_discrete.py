@@ -52,6 +52,7 @@ def test_same_seed_same_training_and_test_returns():
     (r1, (t1, l1), p1), (r2, (t2, l2), p2) = run(3), run(3)
     assert r1 == r2 and r1.episodes == 3 and not r1.diverged
     np.testing.assert_array_equal(t1, t2)
+    np.testing.assert_array_equal(l1, l2)
     np.testing.assert_array_equal(l1, t1.astype(np.int64))  # CartPole: one reward per step
     assert torch.equal(p1, p2)
     assert run(4)[0].returns != r1.returns

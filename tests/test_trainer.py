@@ -51,8 +51,8 @@ def test_killed_run_resumes_to_the_same_se(tmp_path):
 
 
 def test_scalar_and_batched_engines_score_the_same_population(tmp_path):
-    batched = _run(tmp_path, "b", run=RunConfig(**{**vars(TINY), "iterations": 1}))
-    scalar = _run(tmp_path, "s", run=RunConfig(**{**vars(TINY), "iterations": 1, "engine": "scalar"}))
+    _run(tmp_path, "b", run=RunConfig(**{**vars(TINY), "iterations": 1}))
+    _run(tmp_path, "s", run=RunConfig(**{**vars(TINY), "iterations": 1, "engine": "scalar"}))
     hb, hs = pd.read_csv(tmp_path / "b" / io.HISTORY), pd.read_csv(tmp_path / "s" / io.HISTORY)
     assert hb.centre_score[0] == hs.centre_score[0]
     assert hb.member_scores[0] == hs.member_scores[0]

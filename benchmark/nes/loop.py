@@ -52,6 +52,12 @@ def _history_row(it: int, scores: Scores, metrics: dict, columns: dict, wall: fl
     }
 
 
+def population(strategy: NESStrategy, seed: int, it: int) -> np.ndarray:
+    """Iteration `it`'s parameters [2P + 1, D]: the centre, then the members drawn with
+    np.random.default_rng([seed, 0, it]) (so a resumed run continues as if never stopped)."""
+    return np.vstack([strategy.centre[None], strategy.ask(np.random.default_rng([seed, 0, it]))])
+
+
 def run_nes(run, state: RunState, evaluate: Evaluate, columns: Columns,
             checkpoint: Callable[[RunState], None], *, workers: int, executor=None, progress: bool = True,
             desc: str, score_format: str = ".1f", stop_after: int | None = None, solved_at: float | None = None,
@@ -60,8 +66,7 @@ def run_nes(run, state: RunState, evaluate: Evaluate, columns: Columns,
     updating `state` in place, appending a history row (common columns around `columns(scores, metrics)`) and
     calling `checkpoint(state)` after every iteration.
 
-    Members of iteration `it` are drawn with np.random.default_rng([run.seed, 0, it]), so a resumed run continues
-    as if never stopped. stop_after: end after this many iterations of this call. solved_at: end once the centre
+    Iteration `it` evaluates `population(strategy, run.seed, it)`. stop_after: end after this many iterations of this call. solved_at: end once the centre
     scores at least this (state.solved; NES does not learn from that iteration). give_up(history): checked before
     each iteration; True ends the run with state.given_up set. score_format: of the progress bar's scores.
     """
@@ -78,14 +83,14 @@ def run_nes(run, state: RunState, evaluate: Evaluate, columns: Columns,
                     break
                 start = time.perf_counter()
                 it = state.iteration
-                members = strategy.ask(np.random.default_rng([run.seed, 0, it]))
-                scores = evaluate(it, np.vstack([strategy.centre[None], members]), pool)
+                params = population(strategy, run.seed, it)
+                scores = evaluate(it, params, pool)
                 centre_score = float(scores.fitness[0])
                 if centre_score > state.best_score:
                     state.best_score, state.best_centre, state.best_iteration = centre_score, strategy.centre.copy(), it
                 if solved_at is not None:
                     state.solved = centre_score >= solved_at
-                metrics = ({"utilities": np.zeros(len(members))} if state.solved
+                metrics = ({"utilities": np.zeros(len(params) - 1)} if state.solved
                            else strategy.tell(scores.fitness[1:], centre_score))
                 state.real_steps += scores.real_steps
                 wall = time.perf_counter() - start
