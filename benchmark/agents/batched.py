@@ -102,7 +102,7 @@ class _Lockstep(Lockstep):
         gathered into those rows and the rows' gradients summed back per member."""
         q, theta, target, layout = self.q, self.theta, self.target, self.layout
         sample = self.replay.sample(self.keys, self.updates, layout)
-        rows = None if layout.identity else torch.from_numpy(layout.member)
+        rows = layout.rows
         theta_r, target_r, gamma, inv_batch = (theta, target, self.gamma, self.inv_batch) if rows is None else \
             (t.index_select(0, rows) for t in (theta, target, self.gamma, self.inv_batch))
         obs, nxt = sample.obs, sample.next_obs

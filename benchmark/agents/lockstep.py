@@ -275,16 +275,18 @@ class BatchLayout(NamedTuple):
     """Where the members' minibatches sit in an update's rows: row r holds slots `position[r]` of member
     `member[r]`'s minibatch; `mask` [R, b] (float32) is 1 where that slot is one of the member's batch_size
     samples and 0 on padding. Members with large batches span several rows, so a group pads its batches to the
-    row width b rather than to its largest batch."""
+    row width b rather than to its largest batch. `rows`: `member` as a tensor, for gathering each row's
+    weights; None when row i is member i's whole minibatch (nothing to gather)."""
 
     member: np.ndarray
     position: np.ndarray
     mask: torch.Tensor
+    rows: torch.Tensor | None
 
     @property
     def identity(self) -> bool:
         """Row i is member i's whole minibatch (no weights need gathering into rows)."""
-        return bool(np.array_equal(self.member, np.arange(len(self.member))))
+        return self.rows is None
 
     @staticmethod
     def padded(batch_sizes: np.ndarray, width: int) -> "BatchLayout":
@@ -292,7 +294,7 @@ class BatchLayout(NamedTuple):
         batch_sizes = np.asarray(batch_sizes)
         position = np.broadcast_to(np.arange(width)[None], (len(batch_sizes), width))
         return BatchLayout(np.arange(len(batch_sizes)), position,
-                           torch.from_numpy((position < batch_sizes[:, None]).astype(np.float32)))
+                           torch.from_numpy((position < batch_sizes[:, None]).astype(np.float32)), None)
 
     @staticmethod
     def split(batch_sizes: np.ndarray, hidden: int, layers: int) -> "BatchLayout":
@@ -308,7 +310,8 @@ class BatchLayout(NamedTuple):
         chunk = np.arange(len(member)) - first_row[member]
         position = (chunk * width)[:, None] + np.arange(width)[None]
         return BatchLayout(member, position,
-                           torch.from_numpy((position < batch_sizes[member, None]).astype(np.float32)))
+                           torch.from_numpy((position < batch_sizes[member, None]).astype(np.float32)),
+                           torch.from_numpy(member))
 
 
 def row_width(batch_sizes: np.ndarray, hidden: int, layers: int) -> int:
