@@ -301,7 +301,7 @@ def _cmd_proxy_hpo(args) -> int:
 
 def _add_analyze(sub) -> None:
     p = sub.add_parser("analyze", help="tables and figures of train-se runs, transfer runs or sweeps")
-    p.add_argument("runs", type=Path, nargs="+", help="train-se folders, a transfer --out folder or a sweep folder")
+    p.add_argument("runs", type=Path, nargs="+", help="train-se or train-ses folders, a transfer --out folder or a sweep folder")
     p.add_argument("--out", type=Path, help="where tables and figures go (default: the (first) run folder)")
     p.set_defaults(func=_cmd_analyze)
 
@@ -310,9 +310,10 @@ def _cmd_analyze(args) -> int:
     from analysis import proxy, rn, sweep, transfer
     from analysis.nes_curves import plot_runs
     from benchmark import io
+    from benchmark.se_sets import SET_META
 
     paths = []
-    nes_runs = []
+    nes_runs, nes_home = [], None  # NES curves go to --out, else the first train-se / train-ses folder given
     for run in args.runs:
         if transfer.is_protocol_run(run):
             paths += transfer.analyze_protocol(run, args.out)
@@ -324,11 +325,15 @@ def _cmd_analyze(args) -> int:
             paths += sweep.analyze_sweep(run, args.out or run)
         elif (run / io.HISTORY).exists():
             nes_runs.append(run)
+            nes_home = nes_home or run
+        elif (run / SET_META).exists():  # a train-ses folder: every seed's run, finished, given up or running
+            nes_runs += sorted(p for p in run.iterdir() if (p / io.HISTORY).exists())
+            nes_home = nes_home or run
         else:
-            raise ConfigError(f"{run} is none of: a train-se run ({io.HISTORY}), a transfer run, an rn-eval run, "
-                              "a proxy study, a sweep")
+            raise ConfigError(f"{run} is none of: a train-se run ({io.HISTORY}), a train-ses set ({SET_META}), a "
+                              "transfer run, an rn-eval run, a proxy study, a sweep")
     if nes_runs:
-        paths += plot_runs(nes_runs, args.out or nes_runs[0])
+        paths += plot_runs(nes_runs, args.out or nes_home)
     for path in paths:
         print(path)
     return 0

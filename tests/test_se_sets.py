@@ -89,3 +89,12 @@ def test_progress_names_the_last_iteration_of_a_running_seed(tmp_path):
     assert _latest(folder) == "se_004 starting"
     train_ses(RUN, tmp_path, count=1, seed_start=4, workers=1, progress=False)
     assert _latest(folder).startswith("se_004 it 3 centre ")
+
+
+def test_analyze_a_set_folder_plots_every_seed(tmp_path, capsys):
+    from benchmark.cli import main
+    train_ses(RUN, tmp_path, count=2, workers=1, progress=False)
+    assert main(["analyze", str(tmp_path)]) == 0
+    assert (tmp_path / "nes_curves.png").stat().st_size > 0 and (tmp_path / "nes_curves.pdf").exists()
+    assert "nes_curves.png" in capsys.readouterr().out
+
