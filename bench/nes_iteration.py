@@ -67,5 +67,6 @@ def _profile(args) -> None:
     profiler.disable()
     pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
 
+
 if __name__ == "__main__":
     main()

@@ -301,7 +301,8 @@ def _cmd_proxy_hpo(args) -> int:
 
 def _add_analyze(sub) -> None:
     p = sub.add_parser("analyze", help="tables and figures of train-se runs, transfer runs or sweeps")
-    p.add_argument("runs", type=Path, nargs="+", help="train-se or train-ses folders, a transfer --out folder or a sweep folder")
+    p.add_argument("runs", type=Path, nargs="+",
+                   help="train-se or train-ses folders, a transfer --out folder or a sweep folder")
     p.add_argument("--out", type=Path, help="where tables and figures go (default: the (first) run folder)")
     p.set_defaults(func=_cmd_analyze)
 

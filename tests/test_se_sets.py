@@ -97,4 +97,3 @@ def test_analyze_a_set_folder_plots_every_seed(tmp_path, capsys):
     assert main(["analyze", str(tmp_path)]) == 0
     assert (tmp_path / "nes_curves.png").stat().st_size > 0 and (tmp_path / "nes_curves.pdf").exists()
     assert "nes_curves.png" in capsys.readouterr().out
-

@@ -66,9 +66,10 @@ def run_nes(run, state: RunState, evaluate: Evaluate, columns: Columns,
     updating `state` in place, appending a history row (common columns around `columns(scores, metrics)`) and
     calling `checkpoint(state)` after every iteration.
 
-    Iteration `it` evaluates `population(strategy, run.seed, it)`. stop_after: end after this many iterations of this call. solved_at: end once the centre
-    scores at least this (state.solved; NES does not learn from that iteration). give_up(history): checked before
-    each iteration; True ends the run with state.given_up set. score_format: of the progress bar's scores.
+    Iteration `it` evaluates `population(strategy, run.seed, it)`. stop_after: end after this many iterations of
+    this call. solved_at: end once the centre scores at least this (state.solved; NES does not learn from that
+    iteration). give_up(history): checked before each iteration; True ends the run with state.given_up set.
+    score_format: of the progress bar's scores.
     """
     strategy = NESStrategy(state.centre, run.nes)
     bar = tqdm(total=run.iterations, initial=state.iteration, disable=not progress, unit="it", desc=desc)
