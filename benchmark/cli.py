@@ -8,6 +8,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from benchmark.errors import ConfigError
+from benchmark.parallel import WorkerDied
 
 
 def _add_run_arguments(p) -> None:
@@ -365,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"sebench: error: {err}", file=sys.stderr)
         return 2
-    except BrokenProcessPool as err:
+    except (BrokenProcessPool, WorkerDied) as err:
         print(f"sebench: error: a worker process died ({err}); the last finished iteration is checkpointed: "
               "rerun the same command with --resume", file=sys.stderr)
         return 1

@@ -5,7 +5,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import threading
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -32,6 +34,88 @@ def _init_worker() -> None:
         import ctypes
         import signal
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class WorkerDied(RuntimeError):
+    """A job's worker process died on every try (killed, out of memory, a crash in native code)."""
+
+
+class RestartingProcessPool(Executor):
+    """Local worker processes (spawned, one torch thread each) that survive a dead worker.
+
+    When a worker process dies, every job that was in flight fails in the underlying ProcessPoolExecutor; here the
+    pool is replaced and those jobs are resubmitted (the jobs are pure functions of their arguments, so a retried
+    job returns what it would have). A job that has seen `retries` restarts fails with WorkerDied, an ordinary
+    exception that runners record as that job's failure. Each restart is reported on stderr and counted in
+    `restarts`.
+    """
+
+    def __init__(self, workers: int, retries: int = 2):
+        self.workers, self.retries, self.restarts = workers, retries, 0
+        self._lock = threading.Lock()
+        self._pool = self._new_pool()
+        self._closed = False
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker)
+
+    @property
+    def processes(self) -> list:
+        """The current worker processes (multiprocessing.Process)."""
+        return list((self._pool._processes or {}).values())
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        outer: Future = Future()
+        self._submit(outer, 0, fn, args, kwargs)
+        return outer
+
+    def _submit(self, outer: Future, tries: int, fn, args, kwargs) -> None:
+        with self._lock:
+            pool = self._pool
+        try:
+            inner = pool.submit(fn, *args, **kwargs)
+        except BrokenProcessPool as err:  # broke between our check and this submit: handled as a failed job
+            inner = Future()
+            inner.set_exception(err)
+        inner.add_done_callback(lambda done: self._settle(outer, done, pool, tries, fn, args, kwargs))
+
+    def _settle(self, outer: Future, inner: Future, pool, tries: int, fn, args, kwargs) -> None:
+        if outer.cancelled():
+            return
+        if inner.cancelled():
+            outer.cancel()
+            return
+        error = inner.exception()
+        if not isinstance(error, BrokenProcessPool) or self._closed:
+            if error is None:
+                outer.set_result(inner.result())
+            else:
+                outer.set_exception(error)
+            return
+        if tries >= self.retries:
+            outer.set_exception(WorkerDied(f"{getattr(fn, '__name__', fn)}: its worker process died on each of "
+                                           f"{tries + 1} tries ({error})"))
+            return
+        with self._lock:
+            if self._pool is pool:  # the first of the failed jobs replaces the pool
+                self.restarts += 1
+                print(f"sebench: a worker process died ({error}); restarted the worker pool "
+                      f"(restart {self.restarts}) and resubmitting its jobs", file=sys.stderr, flush=True)
+                self._pool = self._new_pool()
+                pool.shutdown(wait=False)
+        self._submit(outer, tries + 1, fn, args, kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._closed = True
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    def terminate(self) -> None:
+        """Stop at once: cancel queued jobs and end the worker processes mid-job."""
+        processes = self.processes  # read before shutdown, which forgets them
+        self.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
 
 
 class DaskExecutor(Executor):
@@ -61,13 +145,12 @@ class DaskExecutor(Executor):
 
 def make_executor(workers: int, scheduler: str | None = None) -> Executor:
     """scheduler given (e.g. tcp://HOST:8786): the dask.distributed cluster there; else workers <= 1: serial
-    (in this process), more: a local process pool (spawned, one torch thread each)."""
+    (in this process), more: a local process pool that restarts dead workers (RestartingProcessPool)."""
     if scheduler:
         return DaskExecutor(scheduler)
     if workers <= 1:
         return SerialExecutor()
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker)
+    return RestartingProcessPool(workers)
 
 
 def default_workers() -> int:
@@ -76,10 +159,10 @@ def default_workers() -> int:
 
 def shutdown_now(executor: Executor) -> None:
     """Stop at once (error or Ctrl-C): cancel queued jobs and end local worker processes mid-job."""
-    processes = list((getattr(executor, "_processes", None) or {}).values())  # ProcessPoolExecutor only;
-    executor.shutdown(wait=False, cancel_futures=True)  # read before shutdown, which forgets them
-    for process in processes:
-        process.terminate()
+    if isinstance(executor, RestartingProcessPool):
+        executor.terminate()
+    else:
+        executor.shutdown(wait=False, cancel_futures=True)
 
 
 @contextmanager

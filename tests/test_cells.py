@@ -70,6 +70,51 @@ def test_executor_scope_owns_only_what_it_makes(processes_gone):
     with pytest.raises(RuntimeError), executor_scope(None, workers=2) as pool:
         processes = None
         pool.submit(pow, 2, 2).result()
-        processes = list(pool._processes.values())
+        processes = pool.processes
         raise RuntimeError("stop")
     assert processes_gone(processes, timeout=10)
+
+
+def _die_once(marker, x):
+    """Kills its own worker process the first time (marker file absent), then returns x * x."""
+    import os
+    from pathlib import Path
+
+    if not Path(marker).exists():
+        Path(marker).touch()
+        os._exit(1)
+    return x * x
+
+
+def _die_always(x):
+    import os
+    import time
+
+    if x == 2:
+        time.sleep(1)  # the other cells finish first, so only this job is in flight when its worker dies
+        os._exit(1)
+    return x * x
+
+
+def test_a_dead_worker_is_replaced_and_its_jobs_resubmitted(tmp_path, capsys):
+    executor = make_executor(2)
+    try:
+        results = [executor.submit(_die_once, str(tmp_path / "died"), x) for x in range(4)]
+        assert [f.result(timeout=120) for f in results] == [0, 1, 4, 9]
+        assert executor.restarts == 1
+    finally:
+        executor.shutdown()
+    assert "worker process died" in capsys.readouterr().err
+
+
+def test_a_job_that_always_kills_its_worker_is_recorded_as_a_failure(tmp_path):
+    executor, written = make_executor(2), []
+    try:
+        failures = run_cells(executor, [0, 1, 4, 2], submit=lambda c: executor.submit(_die_always, c),
+                             write=lambda c, r: written.append((c, r)), name=lambda c: f"cell_{c}",
+                             failures_path=tmp_path / "failures.json", workers=2)
+    finally:
+        executor.shutdown()
+    assert sorted(written) == [(0, 0), (1, 1), (4, 16)]  # the other cells still arrive
+    assert list(failures) == ["cell_2"] and failures["cell_2"].startswith("WorkerDied: _die_always")
+    assert json.loads((tmp_path / "failures.json").read_text()) == failures

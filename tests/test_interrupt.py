@@ -43,6 +43,6 @@ def test_shutdown_now_ends_a_worker_that_is_mid_job(processes_gone):
     executor = make_executor(2)
     executor.submit(time.sleep, 60)
     time.sleep(0.5)  # the job is running
-    processes = list(executor._processes.values())
+    processes = executor.processes
     shutdown_now(executor)
     assert processes_gone(processes, timeout=5)
