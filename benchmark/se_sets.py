@@ -50,10 +50,12 @@ def train_ses(run: RunConfig, out: Path, count: int, seed_start: int = 0, *, wor
         return (folder / io.SE_META).exists()
 
     seeds = iter(range(seed_start, seed_start + max_seeds))
+    done_before = {s for s in range(seed_start, seed_start + max_seeds) if (se_folder(out, s) / io.SE_META).exists()}
     # runs outside pool: on an error or Ctrl-C the pool is shut down first, which ends the other runs' threads
     with SerialExecutor() if concurrent == 1 else ThreadPoolExecutor(concurrent) as runs, \
             executor_scope(executor, workers, scheduler) as pool, \
-            tqdm(total=count, disable=not progress, unit="SE", desc=f"SE set {out.name}") as bar:
+            tqdm(total=count, initial=min(len(done_before), count), disable=not progress, unit="SE",
+                 desc=f"SE set {out.name}") as bar:
         running: dict = {}
         while True:
             while len(running) < concurrent and len(finished) + len(running) < count:
@@ -70,7 +72,7 @@ def train_ses(run: RunConfig, out: Path, count: int, seed_start: int = 0, *, wor
                 seed = running.pop(future)
                 if future.result():
                     finished.append(seed)
-                    bar.update(1)
+                    bar.update(seed not in done_before)  # the bar starts at the SEs finished before this run
                 else:
                     abandoned.append(seed)
             if done:
