@@ -182,7 +182,9 @@ def _add_headline(sub) -> None:
     p = sub.add_parser("headline", help="the main job: learn SEs (or take the zoo's), run a reduced transfer "
                                         "protocol against the real baseline, print the table, write figures")
     p.add_argument("--task", default="CartPole-v0")
-    p.add_argument("--zoo", action="store_true", help="take the SE set from results/zoo instead of learning it")
+    p.add_argument("--zoo", nargs="?", const="varied_hp_v2", default=None, metavar="SET",
+                   help="take the SE set results/zoo/TASK/SET instead of learning it (SET: varied_hp_v2, the "
+                        "sebench 0.2.0 varied-HP set, unless named)")
     p.add_argument("--num-envs", type=int, default=1, help="SEs (and real-task instances) in the protocol")
     p.add_argument("--agents", default="ddqn,dueling_ddqn")
     p.add_argument("--agents-per-env", type=int, default=10)
@@ -206,7 +208,7 @@ def _cmd_headline(args) -> int:
                               num_envs=args.num_envs, agents_per_env=args.agents_per_env, episodes=args.episodes,
                               max_episodes=args.max_episodes, seed=args.seed)
     se_run = RunConfig(task=args.task, iterations=args.iterations, vary_hp=True)
-    transfer = run_headline(args.out, protocol, from_zoo=args.zoo, se_run=se_run, workers=args.workers,
+    transfer = run_headline(args.out, protocol, zoo=args.zoo, se_run=se_run, workers=args.workers,
                             progress=not args.quiet)
     paths = analyze_protocol(transfer)
     print((transfer / "summary.md").read_text())

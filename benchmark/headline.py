@@ -17,17 +17,18 @@ def zoo_set(task: str, name: str = "varied_hp") -> Path:
 
     path = ZOO / task / name
     if not path.is_dir():
-        available = sorted(f"{p.parent.name}/{p.name}" for p in ZOO.glob("*/*") if p.is_dir())
-        raise ConfigError(f"the zoo has no set {task}/{name}; available: {available}")
+        available = sorted(p.name for p in (ZOO / task).glob("*") if any(p.glob("se_*/se.json")))
+        raise ConfigError(f"the zoo has no SE set {task}/{name}; the SE sets of {task} there: {available}")
     return path
 
 
-def run_headline(out: Path, protocol: ProtocolConfig, *, from_zoo: bool, se_run: RunConfig | None = None,
+def run_headline(out: Path, protocol: ProtocolConfig, *, zoo: str | None = None, se_run: RunConfig | None = None,
                  workers: int | None = None, progress: bool = True, resume: bool = True) -> Path:
-    """SE set (learned into out/ses, or the zoo's), then the protocol into out/transfer; returns that folder."""
+    """SE set (learned into out/ses, or the zoo's set named `zoo`), then the protocol into out/transfer; returns
+    that folder."""
     out = Path(out)
-    if from_zoo:
-        ses = zoo_set(protocol.task)
+    if zoo:
+        ses = zoo_set(protocol.task, zoo)
     else:
         ses = out / "ses"
         train_ses(se_run or RunConfig(task=protocol.task, vary_hp=True), ses, protocol.num_envs,
