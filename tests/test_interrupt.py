@@ -46,3 +46,24 @@ def test_shutdown_now_ends_a_worker_that_is_mid_job(processes_gone):
     processes = executor.processes
     shutdown_now(executor)
     assert processes_gone(processes, timeout=5)
+
+
+def test_a_killed_worker_is_replaced_and_the_run_learns_the_same_se(tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps(CONFIG))
+    cmd = [*_cmd(tmp_path)[:-1]]
+    cmd[cmd.index("4")] = "2"  # two NES iterations
+    reference = subprocess.run([*cmd, str(tmp_path / "reference")], capture_output=True, text=True, timeout=300)
+    assert reference.returncode == 0, reference.stderr
+    proc = subprocess.Popen([*cmd, str(tmp_path / "run")], stderr=subprocess.PIPE, text=True)
+    deadline, workers = time.time() + 120, []
+    while not workers:  # the spawned workers of this run (not its resource tracker)
+        assert proc.poll() is None and time.time() < deadline, "no worker process started"
+        workers = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "multiprocessing-fork"], capture_output=True,
+                                 text=True).stdout.split()
+        time.sleep(0.2)
+    time.sleep(2)  # mid-job
+    subprocess.run(["kill", "-9", workers[0]])
+    err = proc.communicate(timeout=300)[1]
+    assert proc.returncode == 0, err
+    assert "restarted the worker pool" in err
+    assert (tmp_path / "run" / io.SE_WEIGHTS).read_bytes() == (tmp_path / "reference" / io.SE_WEIGHTS).read_bytes()
