@@ -173,10 +173,12 @@ def task_limits(name: str) -> tuple[int, float]:
 def make_env(name: str) -> gym.Env:
     """The real gymnasium environment of an RN task, with its episode limit (Cliff Walking: 100 steps); a task
     whose optional dependency is missing (HalfCheetah without mujoco) is a ConfigError that names the extra."""
+    from benchmark.envs.tasks import gym_make
+
     try:
         if name in EXTRA_TASKS:
-            return gym.make(name, max_episode_steps=EXTRA_TASKS[name][0])
-        return gym.make(name)
+            return gym_make(name, max_episode_steps=EXTRA_TASKS[name][0])
+        return gym_make(name)
     except gym.error.DependencyNotInstalled as err:
         raise ConfigError(f"task={name!r} needs an optional dependency ({err}); for the MuJoCo tasks install "
                           "the mujoco extra: pip install -e \".[mujoco]\"") from None

@@ -6,6 +6,7 @@ dynamics (MountainCarContinuous-v0), which only reward networks use (an SE's act
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
@@ -14,6 +15,14 @@ import gymnasium as gym
 import numpy as np
 
 from benchmark.errors import ConfigError
+
+
+def gym_make(name: str, **kwargs) -> gym.Env:
+    """gym.make without gymnasium's "out of date" warning: the paper's task versions (CartPole-v0) are chosen on
+    purpose."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is out of date", category=DeprecationWarning)
+        return gym.make(name, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ class Task:
 
     def make(self, seed: int | None = None) -> gym.Env:
         """A seeded gymnasium instance of the task."""
-        env = gym.make(self.name)
+        env = gym_make(self.name)
         env.reset(seed=seed)
         env.action_space.seed(seed)
         return env
