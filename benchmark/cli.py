@@ -101,7 +101,10 @@ def _add_transfer(sub) -> None:
     p = sub.add_parser("transfer", help="the transfer protocol: agents trained on SEs vs on the real task")
     p.add_argument("--task", default="CartPole-v0")
     p.add_argument("--ses", nargs="*", default=[], metavar="[LABEL=]DIR",
-                   help="SE sets (train-ses / fit-models folders); the real baseline always runs")
+                   help="SE sets (train-ses / fit-models folders); the real baseline runs too unless --no-real")
+    p.add_argument("--no-real", action="store_true",
+                   help="skip the real-task setting: run the SE settings here and the real baseline in another "
+                        "process or session, then combine both with --reuse-cells (it copies, computes nothing)")
     p.add_argument("--agents", default="ddqn,dueling_ddqn,td3_discrete", help="comma-separated agent kinds")
     p.add_argument("--num-envs", type=int, default=40)
     p.add_argument("--agents-per-env", type=int, default=10)
@@ -131,7 +134,9 @@ def _cmd_transfer(args) -> int:
                             num_envs=args.num_envs, agents_per_env=args.agents_per_env, episodes=args.episodes,
                             vary_hp=not args.fixed_agent_hp, max_episodes=args.max_episodes, seed=args.seed,
                             engine=args.engine)
-    settings = make_settings(config, args.ses)
+    if args.no_real and not args.ses:
+        raise ConfigError("--no-real needs at least one SE set in --ses (otherwise there is nothing to run)")
+    settings = make_settings(config, args.ses, include_real=not args.no_real)
     run_protocol(config, settings, args.out, workers=args.workers, resume=args.resume, progress=not args.quiet,
                  scheduler=args.scheduler, reuse_from=args.reuse_cells)
     paths = analyze_protocol(args.out)

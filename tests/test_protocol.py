@@ -142,6 +142,24 @@ def test_extended_run_reuses_earlier_cells_and_computes_only_the_rest(tmp_path, 
     _same_table(tiny_run[1], extended)  # reused cells are what a fresh run computes
 
 
+def test_se_settings_and_real_baseline_run_apart_then_combine_without_computing(tmp_path, tiny_run, se_set,
+                                                                               monkeypatch):
+    se_only = tmp_path / "se_only"
+    assert main(["transfer", "--ses", str(se_set), "--no-real", "--agents", "ddqn,dueling_ddqn", "--num-envs", "2",
+                 "--agents-per-env", "2", "--episodes", "2", "--max-episodes", "3", "--workers", "1", "--quiet",
+                 "--out", str(se_only)]) == 0
+    assert len(_cells(se_only)) == 4 and not any(name.startswith(REAL) for name in _cells(se_only))
+    assert "| ddqn | se_fixed_hp |" in (se_only / "summary.md").read_text()  # summarised without a real row
+    run_protocol(TINY, make_settings(TINY, []), tmp_path / "real_only", workers=1, progress=False)
+    submitted = []
+    monkeypatch.setattr(protocol, "_submit_cell", lambda *args: submitted.append(args))
+    combined = run_protocol(TINY, make_settings(TINY, [se_set]), tmp_path / "all", workers=1, progress=False,
+                            reuse_from=[tmp_path / "real_only", se_only])
+    assert submitted == []
+    _same_table(tiny_run[1], combined)
+    assert main(["transfer", "--no-real", "--out", str(tmp_path / "nothing")]) == 2
+
+
 def test_cells_are_not_reused_from_another_seed_version_or_se(tmp_path, tiny_run, se_set):
     def reuse(config=TINY, ses=se_set, source=tiny_run[0]):
         out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
