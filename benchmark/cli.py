@@ -81,6 +81,7 @@ def _add_fit_models(sub) -> None:
     p.add_argument("--task", default="CartPole-v0")
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--seed-start", type=int, default=0)
+    p.add_argument("--workers", type=int, default=None, help="models fitted at once (default: all cores)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_fit_models)
@@ -91,8 +92,10 @@ def _cmd_fit_models(args) -> int:
     from benchmark.supervised import ModelFitConfig, fit_models
 
     check_range("count", args.count, 1, 100_000, integer=True)
+    from benchmark.parallel import default_workers
+
     folders = fit_models(ModelFitConfig(task=args.task), args.out, args.count, args.seed_start,
-                         progress=not args.quiet)
+                         progress=not args.quiet, workers=default_workers() if args.workers is None else args.workers)
     print(f"{len(folders)} supervised models of {args.task} in {args.out}")
     return 0
 

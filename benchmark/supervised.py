@@ -112,25 +112,37 @@ def fit_model(config: ModelFitConfig, data: np.ndarray) -> tuple[torch.nn.Module
     return net, losses
 
 
-def fit_models(config: ModelFitConfig, out: Path, count: int, seed_start: int = 0,
-               progress: bool = True) -> list[Path]:
-    """`count` models with seeds seed_start, ... into out/se_<seed>/; finished ones are skipped."""
+def fit_models(config: ModelFitConfig, out: Path, count: int, seed_start: int = 0, progress: bool = True, *,
+               workers: int = 1, executor=None) -> list[Path]:
+    """`count` models with seeds seed_start, ... into out/se_<seed>/, one job each on `workers` local processes
+    (or `executor`); finished ones are skipped. A model whose job raised is recorded in out/failures.json and
+    the others still finish; then a RuntimeError says to rerun."""
+    from benchmark.cells import run_cells
+    from benchmark.parallel import executor_scope
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    folders = []
-    for seed in tqdm(range(seed_start, seed_start + count), disable=not progress, unit="model", desc="fit models"):
-        folder = se_folder(out, seed)
-        folders.append(folder)
-        if (folder / io.SE_META).exists():
-            continue
-        start = time.perf_counter()
-        run = dataclasses.replace(config, seed=seed)
-        data = collect_transitions(run)
-        net, losses = fit_model(run, data)
-        folder.mkdir(exist_ok=True)
-        io.save_se(folder, net.state_dict(), {
-            "kind": "supervised_model", "task": run.task, "architecture": dataclasses.asdict(run.se),
-            "seed": seed, "transitions": int(len(data)), **losses, "fit": dataclasses.asdict(run),
-            "wall_time_s": time.perf_counter() - start, "real_env_steps": int(len(data)),
-            "versions": io.package_versions()})
-    return folders
+    seeds = range(seed_start, seed_start + count)
+    todo = [seed for seed in seeds if not (se_folder(out, seed) / io.SE_META).exists()]
+    with executor_scope(executor, workers) as pool, \
+            tqdm(total=count, initial=count - len(todo), disable=not progress, unit="model", desc="fit models") as bar:
+        failures = run_cells(pool, todo, submit=lambda seed: pool.submit(
+                                 fit_one, dataclasses.replace(config, seed=seed), se_folder(out, seed)),
+                             write=lambda seed, _: None, name=lambda seed: se_folder(out, seed).name,
+                             failures_path=out / "failures.json", workers=workers, on_done=lambda: bar.update(1))
+    if failures:
+        raise RuntimeError(f"{len(failures)} model(s) failed (see {out / 'failures.json'}); rerun to retry them")
+    return [se_folder(out, seed) for seed in seeds]
+
+
+def fit_one(config: ModelFitConfig, folder: Path) -> None:
+    """Collect transitions, fit one model and save it to `folder` (a job: runs in a worker process)."""
+    start = time.perf_counter()
+    data = collect_transitions(config)
+    net, losses = fit_model(config, data)
+    Path(folder).mkdir(exist_ok=True)
+    io.save_se(folder, net.state_dict(), {
+        "kind": "supervised_model", "task": config.task, "architecture": dataclasses.asdict(config.se),
+        "seed": config.seed, "transitions": int(len(data)), **losses, "fit": dataclasses.asdict(config),
+        "wall_time_s": time.perf_counter() - start, "real_env_steps": int(len(data)),
+        "versions": io.package_versions()})

@@ -38,3 +38,14 @@ def test_fit_beats_the_initial_network_and_is_stored_as_an_se(tmp_path):
     env = benchmark.load_se(folders[0])
     obs, _ = env.reset(seed=0)
     assert env.step(0)[0].shape == obs.shape
+
+
+def test_models_fit_in_parallel_as_they_do_serially_and_finished_ones_are_skipped(tmp_path):
+    serial = fit_models(TINY, tmp_path / "serial", count=2, progress=False)
+    parallel = fit_models(TINY, tmp_path / "parallel", count=2, progress=False, workers=2)
+    assert [p.name for p in parallel] == ["se_000", "se_001"]
+    for a, b in zip(serial, parallel):
+        assert (a / io.SE_WEIGHTS).read_bytes() == (b / io.SE_WEIGHTS).read_bytes()
+    stamp = (parallel[0] / io.SE_META).stat().st_mtime_ns
+    fit_models(TINY, tmp_path / "parallel", count=2, progress=False, workers=2)
+    assert (parallel[0] / io.SE_META).stat().st_mtime_ns == stamp
