@@ -216,6 +216,9 @@ def _cmd_headline(args) -> int:
                               num_envs=args.num_envs, agents_per_env=args.agents_per_env, episodes=args.episodes,
                               max_episodes=args.max_episodes, seed=args.seed)
     se_run = RunConfig(task=args.task, iterations=args.iterations, vary_hp=True)
+    if not args.zoo and not args.quiet:
+        print(f"sebench headline: learning {args.num_envs} varied-HP SE(s) first: hours on 2 cores (checkpointed; "
+              "rerun the same command to continue); add --zoo to take the zoo's SEs instead", file=sys.stderr)
     transfer = run_headline(args.out, protocol, zoo=args.zoo, se_run=se_run, workers=args.workers,
                             progress=not args.quiet)
     paths = analyze_protocol(transfer)
