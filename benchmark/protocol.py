@@ -43,6 +43,10 @@ RETURNS_TABLE = "test_returns.csv"
 FAILURES = "failures.json"
 CELL_FIELDS = ("task", "seed", "agents_per_env", "episodes", "max_episodes", "vary_hp", "engine")
 """The ProtocolConfig fields a cell depends on (besides its setting's SE, agent kind and env index)."""
+CELL_NUMERICS = 1
+"""Revision of what a cell computes, down to float summation order (an agent's trajectory amplifies the smallest
+difference). Bump it with any change that alters a cell's numbers: cells are reused, and a run resumed, only
+between folders of equal CELL_NUMERICS (recorded in protocol.json; absent = an earlier revision)."""
 
 
 @dataclass(frozen=True)
@@ -210,13 +214,18 @@ def _varied_fields(agent: str) -> list[str]:
 
 def _write_or_check_meta(out: Path, config: ProtocolConfig, settings: list[Setting], resume: bool) -> None:
     meta = {"config": config.to_dict(), "task_solved": get_task(config.task).solved,
-            "settings": {s.name: [str(p) for p in s.ses] for s in settings}, "versions": io.package_versions()}
+            "settings": {s.name: [str(p) for p in s.ses] for s in settings}, "versions": io.package_versions(),
+            "cell_numerics": CELL_NUMERICS}
     path = out / PROTOCOL_META
     if resume and path.exists():
         stored = io.read_json(path)
         if stored["config"] != meta["config"] or list(stored["settings"]) != list(meta["settings"]):
             raise ConfigError(f"--resume: the protocol in {out} was started with another configuration or other "
                               f"settings; stored: {json.dumps(stored['config'])}, settings {list(stored['settings'])}")
+        if stored.get("cell_numerics") != CELL_NUMERICS:
+            raise ConfigError(f"--resume: the cells in {out} were computed by another revision of the cell code "
+                              f"(cell_numerics {stored.get('cell_numerics')}, this sebench {CELL_NUMERICS}); start a "
+                              "new --out (earlier cells cannot be mixed with new ones)")
         return
     io.write_json(path, meta)
 
@@ -237,7 +246,8 @@ def reuse_cells(out: Path, config: ProtocolConfig, settings: list[Setting], dirs
     for folder in map(Path, dirs):
         meta, counts = _source_meta(folder), Counter()
         stale = ("other configuration" if any(meta["config"].get(f) != getattr(config, f) for f in CELL_FIELDS)
-                 else "other sebench version" if meta.get("versions", {}).get("sebench") != __version__ else None)
+                 else "other sebench version" if meta.get("versions", {}).get("sebench") != __version__
+                 else "other cell numerics" if meta.get("cell_numerics") != CELL_NUMERICS else None)
         for setting, e in itertools.product(settings, range(config.num_envs)):
             cells = [(_cell_path(folder, setting.name, a, e), _cell_path(out, setting.name, a, e))
                      for a in config.agents]

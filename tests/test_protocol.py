@@ -111,6 +111,10 @@ def test_interrupted_run_resumes_to_the_same_table(tmp_path, tiny_run, se_set):
              resume=True)
     with pytest.raises(ConfigError, match="already holds a run"):
         _run(partial, se_set)
+    meta = io.read_json(partial / PROTOCOL_META)
+    io.write_json(partial / PROTOCOL_META, {k: v for k, v in meta.items() if k != "cell_numerics"})
+    with pytest.raises(ConfigError, match="another revision of the cell code"):
+        _run(partial, se_set, resume=True)
 
 
 def test_resuming_on_a_dask_cluster_gives_the_serial_table(tmp_path, tiny_run, se_set):
@@ -174,6 +178,8 @@ def test_cells_are_not_reused_from_another_seed_version_or_se(tmp_path, tiny_run
     meta = io.read_json(old / PROTOCOL_META)
     io.write_json(old / PROTOCOL_META, {**meta, "versions": {**meta["versions"], "sebench": "0.0.1"}})
     assert reuse(source=old) == {"other sebench version": 8}
+    io.write_json(old / PROTOCOL_META, {**meta, "cell_numerics": protocol.CELL_NUMERICS - 1})
+    assert reuse(source=old) == {"other cell numerics": 8}
     other = tmp_path / "other_ses"
     shutil.copytree(se_set, other)
     shutil.copyfile(other / "se_000" / io.SE_WEIGHTS, other / "se_001" / io.SE_WEIGHTS)
