@@ -313,6 +313,20 @@ def _cmd_proxy_hpo(args) -> int:
     return 0
 
 
+def _add_status(sub) -> None:
+    p = sub.add_parser("status", help="where a long run stands (SE run or set, transfer folder), from its files")
+    p.add_argument("runs", type=Path, nargs="+", help="train-se, train-ses or fit-models folders, transfer folders")
+    p.set_defaults(func=_cmd_status)
+
+
+def _cmd_status(args) -> int:
+    from benchmark.status import describe
+
+    for run in args.runs:
+        print("\n".join(describe(run)))
+    return 0
+
+
 def _add_analyze(sub) -> None:
     p = sub.add_parser("analyze", help="tables and figures of train-se runs, transfer runs or sweeps")
     p.add_argument("runs", type=Path, nargs="+",
@@ -365,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_proxy_study(sub)
     _add_proxy_hpo(sub)
     _add_analyze(sub)
+    _add_status(sub)
     from benchmark.hpo.cli import add_parsers as add_hpo_parsers
     from benchmark.rn.cli import add_parsers as add_rn_parsers
     add_hpo_parsers(sub)

@@ -5,7 +5,7 @@
 #   bash scripts/benchmark_campaign.sh start    # start (or resume) every run below, and the committer
 #   bash scripts/benchmark_campaign.sh pause    # SIGSTOP them (benchmarks, tests); `resume` sends SIGCONT
 #   bash scripts/benchmark_campaign.sh commit   # commit the runs' state now
-#   bash scripts/benchmark_campaign.sh status   # the last lines of each log
+#   bash scripts/benchmark_campaign.sh status   # where each run stands (sebench status)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEBENCH=.venv/bin/sebench
@@ -47,6 +47,6 @@ case "${1:-}" in
   commit) commit_state ;;
   pause) signal_all STOP ;;
   resume) signal_all CONT ;;
-  status) for name in "${!RUNS[@]}"; do echo "== $name"; tail -c 300 "logs/$name.log" 2>/dev/null; echo; done ;;
+  status) $SEBENCH status results/zoo/CartPole-v0/varied_hp_v2 results/transfer/CartPole-v0_real_v2 results/zoo/Acrobot-v1/varied_hp_v2 ;;
   *) sed -n '2,8p' "$0"; exit 2 ;;
 esac

@@ -228,3 +228,20 @@ def test_headline_on_the_zoo_prints_the_summary(tmp_path, capsys):
     assert "| ddqn | real |" in printed and "| ddqn | se_varied_hp |" in printed
     assert (tmp_path / "h" / "transfer" / "test_return_density.png").exists()
 
+
+
+def test_status_reports_sets_and_transfer_folders_from_their_files(tmp_path, tiny_run, se_set, capsys):
+    partial = _without_some_cells(tmp_path, tiny_run, "status")
+    io.write_json(partial / protocol.FAILURES, {"real__ddqn__000": "ValueError: boom"})
+    learning = tmp_path / "set"
+    shutil.copytree(se_set, learning)
+    (learning / "se_001" / io.SE_META).unlink()  # as if seed 1 were still learning
+    assert main(["status", str(se_set), str(partial), str(learning)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert f"{se_set}: 2 finished, 0 given up, 0 learning" in out
+    assert any(line.startswith("  se_000 finished (") for line in out)
+    assert f"{partial}: 4 of 8 cells done (2 settings x 2 agents x 2 envs)" in out
+    assert "  1 failed cell(s), rerun with --resume: real__ddqn__000" in out
+    assert f"{learning}: 1 finished, 0 given up, 1 learning" in out
+    assert any(line.startswith("  se_001 learning: 1 iteration(s), last centre") for line in out)
+    assert main(["status", str(tmp_path / "missing")]) == 2

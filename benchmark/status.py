@@ -1,0 +1,81 @@
+"""`sebench status DIR`: where a long run stands, read from its files alone (it runs nothing).
+
+Knows SE runs (train-se / train-ses / fit-models folders) and transfer folders; reading a folder while its run
+writes is safe, because every file is replaced atomically.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from benchmark import io
+from benchmark.errors import ConfigError
+from benchmark.nes.trainer import GIVEN_UP
+from benchmark.protocol import CELLS, FAILURES, PROTOCOL_META
+
+
+def describe(path: Path) -> list[str]:
+    """Lines that say where the run in `path` stands."""
+    path = Path(path)
+    if (path / PROTOCOL_META).is_file():
+        return _transfer(path)
+    if _is_se_run(path):
+        return [_se_run(path)]
+    runs = sorted(p for p in path.iterdir() if p.is_dir() and _is_se_run(p)) if path.is_dir() else []
+    if not runs:
+        raise ConfigError(f"{path} is neither a transfer folder nor an SE run or set (train-se, train-ses, fit-models)")
+    lines = [_se_run(p) for p in runs]
+    finished = sum(" finished" in line for line in lines)
+    given_up = sum(" given up" in line for line in lines)
+    return [f"{path}: {finished} finished, {given_up} given up, {len(runs) - finished - given_up} learning",
+            *(f"  {line}" for line in lines)]
+
+
+def _is_se_run(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in (io.SE_META, io.CHECKPOINT, io.HISTORY))
+
+
+def _se_run(folder: Path) -> str:
+    history = _history(folder)
+    best = max(history, key=lambda r: float(r["centre_score"])) if history else None
+    best_text = f"best centre {float(best['centre_score']):.1f} at iteration {best['iteration']}" if best else ""
+    if (folder / io.SE_META).is_file():
+        meta = io.read_json(folder / io.SE_META)
+        if meta.get("kind") == "reward_network":
+            return f"{folder.name} finished: reward network, {len(history)} NES iterations"
+        if meta.get("kind") == "supervised_model":
+            mse = float(meta.get("validation_mse", float("nan")))
+            return f"{folder.name} finished: supervised model, validation MSE {mse:.4g}"
+        solved = "solved" if meta.get("solved") else "not solved"
+        return (f"{folder.name} finished ({solved}): centre {float(meta.get('centre_score', float('nan'))):.1f} "
+                f"after {meta.get('iterations', len(history))} iterations; {best_text}")
+    if (folder / GIVEN_UP).is_file():
+        return f"{folder.name} given up after {len(history)} iteration(s); {best_text}"
+    if not history:
+        return f"{folder.name} learning: no iteration finished yet"
+    return (f"{folder.name} learning: {len(history)} iteration(s), last centre {float(history[-1]['centre_score']):.1f}, "
+            f"{best_text}, last iteration {float(history[-1]['time_s']):.0f} s")
+
+
+def _history(folder: Path) -> list[dict]:
+    if not (folder / io.HISTORY).is_file():
+        return []
+    with open(folder / io.HISTORY, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _transfer(path: Path) -> list[str]:
+    meta = io.read_json(path / PROTOCOL_META)
+    config, settings = meta["config"], list(meta["settings"])
+    total = len(settings) * len(config["agents"]) * config["num_envs"]
+    done = {p.stem for p in (path / CELLS).glob("*.json")}
+    lines = [f"{path}: {len(done)} of {total} cells done ({len(settings)} settings x {len(config['agents'])} agents "
+             f"x {config['num_envs']} envs)"]
+    for setting in settings:
+        for agent in config["agents"]:
+            n = sum(name.startswith(f"{setting}__{agent}__") for name in done)
+            lines.append(f"  {setting} / {agent}: {n} of {config['num_envs']}")
+    if (path / FAILURES).is_file():
+        failures = io.read_json(path / FAILURES)
+        lines.append(f"  {len(failures)} failed cell(s), rerun with --resume: {', '.join(sorted(failures))}")
+    return lines
