@@ -11,7 +11,7 @@ from pathlib import Path
 from benchmark import io
 from benchmark.errors import ConfigError
 from benchmark.nes.trainer import GIVEN_UP
-from benchmark.protocol import CELLS, FAILURES, PROTOCOL_META
+from benchmark.protocol import FAILURES, PROTOCOL_META, _cell_path
 
 
 def describe(path: Path) -> list[str]:
@@ -24,11 +24,17 @@ def describe(path: Path) -> list[str]:
     runs = sorted(p for p in path.iterdir() if p.is_dir() and _is_se_run(p)) if path.is_dir() else []
     if not runs:
         raise ConfigError(f"{path} is neither a transfer folder nor an SE run or set (train-se, train-ses, fit-models)")
-    lines = [_se_run(p) for p in runs]
-    finished = sum(" finished" in line for line in lines)
-    given_up = sum(" given up" in line for line in lines)
+    states = [_se_state(p) for p in runs]
+    finished, given_up = states.count("finished"), states.count("given up")
     return [f"{path}: {finished} finished, {given_up} given up, {len(runs) - finished - given_up} learning",
-            *(f"  {line}" for line in lines)]
+            *(f"  {_se_run(p)}" for p in runs)]
+
+
+def _se_state(folder: Path) -> str:
+    """finished, given up or learning."""
+    if (folder / io.SE_META).is_file():
+        return "finished"
+    return "given up" if (folder / GIVEN_UP).is_file() else "learning"
 
 
 def _is_se_run(folder: Path) -> bool:
@@ -39,7 +45,8 @@ def _se_run(folder: Path) -> str:
     history = _history(folder)
     best = max(history, key=lambda r: float(r["centre_score"])) if history else None
     best_text = f"best centre {float(best['centre_score']):.1f} at iteration {best['iteration']}" if best else ""
-    if (folder / io.SE_META).is_file():
+    state = _se_state(folder)
+    if state == "finished":
         meta = io.read_json(folder / io.SE_META)
         if meta.get("kind") == "reward_network":
             return f"{folder.name} finished: reward network, {len(history)} NES iterations"
@@ -49,7 +56,7 @@ def _se_run(folder: Path) -> str:
         solved = "solved" if meta.get("solved") else "not solved"
         return (f"{folder.name} finished ({solved}): centre {float(meta.get('centre_score', float('nan'))):.1f} "
                 f"after {meta.get('iterations', len(history))} iterations; {best_text}")
-    if (folder / GIVEN_UP).is_file():
+    if state == "given up":
         return f"{folder.name} given up after {len(history)} iteration(s); {best_text}"
     if not history:
         return f"{folder.name} learning: no iteration finished yet"
@@ -68,13 +75,11 @@ def _transfer(path: Path) -> list[str]:
     meta = io.read_json(path / PROTOCOL_META)
     config, settings = meta["config"], list(meta["settings"])
     total = len(settings) * len(config["agents"]) * config["num_envs"]
-    done = {p.stem for p in (path / CELLS).glob("*.json")}
-    lines = [f"{path}: {len(done)} of {total} cells done ({len(settings)} settings x {len(config['agents'])} agents "
-             f"x {config['num_envs']} envs)"]
-    for setting in settings:
-        for agent in config["agents"]:
-            n = sum(name.startswith(f"{setting}__{agent}__") for name in done)
-            lines.append(f"  {setting} / {agent}: {n} of {config['num_envs']}")
+    done = {(s, a): sum(_cell_path(path, s, a, e).exists() for e in range(config["num_envs"]))
+            for s in settings for a in config["agents"]}
+    lines = [f"{path}: {sum(done.values())} of {total} cells done ({len(settings)} settings x "
+             f"{len(config['agents'])} agents x {config['num_envs']} envs)"]
+    lines += [f"  {s} / {a}: {n} of {config['num_envs']}" for (s, a), n in done.items()]
     if (path / FAILURES).is_file():
         failures = io.read_json(path / FAILURES)
         lines.append(f"  {len(failures)} failed cell(s), rerun with --resume: {', '.join(sorted(failures))}")
