@@ -89,11 +89,10 @@ def _add_fit_models(sub) -> None:
 
 def _cmd_fit_models(args) -> int:
     from benchmark.errors import check_range
+    from benchmark.parallel import default_workers
     from benchmark.supervised import ModelFitConfig, fit_models
 
     check_range("count", args.count, 1, 100_000, integer=True)
-    from benchmark.parallel import default_workers
-
     folders = fit_models(ModelFitConfig(task=args.task), args.out, args.count, args.seed_start,
                          progress=not args.quiet, workers=default_workers() if args.workers is None else args.workers)
     print(f"{len(folders)} supervised models of {args.task} in {args.out}")
@@ -137,8 +136,6 @@ def _cmd_transfer(args) -> int:
                             num_envs=args.num_envs, agents_per_env=args.agents_per_env, episodes=args.episodes,
                             vary_hp=not args.fixed_agent_hp, max_episodes=args.max_episodes, seed=args.seed,
                             engine=args.engine)
-    if args.no_real and not args.ses:
-        raise ConfigError("--no-real needs at least one SE set in --ses (otherwise there is nothing to run)")
     settings = make_settings(config, args.ses, include_real=not args.no_real)
     run_protocol(config, settings, args.out, workers=args.workers, resume=args.resume, progress=not args.quiet,
                  scheduler=args.scheduler, reuse_from=args.reuse_cells)

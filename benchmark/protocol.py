@@ -116,6 +116,8 @@ def cell_specs(config: ProtocolConfig, agent: str, env_index: int) -> list[Agent
 
 def make_settings(config: ProtocolConfig, se_sets: list[Path | str], include_real: bool = True) -> list[Setting]:
     """The real setting plus one per SE set; a set is DIR or LABEL=DIR (default label from its metadata)."""
+    if not include_real and not se_sets:
+        raise ConfigError("--no-real needs at least one SE set in --ses (otherwise there is nothing to run)")
     settings = [Setting(REAL)] if include_real else []
     for entry in se_sets:
         label, _, folder = str(entry).rpartition("=") if "=" in str(entry) else ("", "", str(entry))
