@@ -2,7 +2,7 @@
 # Continue the README's long benchmark runs in the background and commit their small resumable state every
 # 20 minutes, so a session that ends loses at most that much. Run from the repository root, with .venv set up.
 #
-#   bash scripts/benchmark_campaign.sh start    # start (or resume) every run below, and the committer
+#   bash scripts/benchmark_campaign.sh start [NAME...]  # start (or resume) the runs below (default: all) and the committer
 #   bash scripts/benchmark_campaign.sh pause    # SIGSTOP them (benchmarks, tests); `resume` sends SIGCONT
 #   bash scripts/benchmark_campaign.sh commit   # commit the runs' state now
 #   bash scripts/benchmark_campaign.sh status   # where each run stands (sebench status)
@@ -33,7 +33,10 @@ signal_all() {  # $1: STOP or CONT, to each run and its worker processes
 
 case "${1:-}" in
   start)
-    for name in "${!RUNS[@]}"; do
+    shift
+    names=("$@"); [ ${#names[@]} -eq 0 ] && names=("${!RUNS[@]}")
+    for name in "${names[@]}"; do
+      [ -n "${RUNS[$name]:-}" ] || { echo "unknown run '$name'; runs: ${!RUNS[*]}" >&2; exit 2; }
       pid=$(cat "logs/$name.pid" 2>/dev/null || true)
       if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$name: running ($pid)"; continue; fi
       nohup ${RUNS[$name]} >> "logs/$name.log" 2>&1 &
