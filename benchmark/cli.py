@@ -117,7 +117,8 @@ def _add_transfer(sub) -> None:
     p.add_argument("--engine", choices=["batched", "scalar"], default="batched")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out; finished cells are kept")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out; finished cells are kept; a larger --num-envs grows the "
+                        "table as SE sets grow (the recorded SEs must stay the first ones)")
     p.add_argument("--reuse-cells", type=Path, nargs="+", default=[], metavar="DIR",
                    help="earlier transfer --out folders: copy each cell --out lacks from the first DIR whose run had "
                         "the same task, seed, agents-per-env, episodes, max-episodes, agent HP mode, engine and "

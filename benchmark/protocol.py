@@ -140,6 +140,15 @@ def _cell_path(out: Path, setting: str, agent: str, env_index: int) -> Path:
     return out / CELLS / f"{setting}__{agent}__{env_index:03d}.json"
 
 
+def complete_envs(out: Path, setting: str, agents) -> int:
+    """How many environments, from index 0 on, have the cells of every agent kind in `agents` for `setting` in
+    OUT: the largest table (--num-envs) those cells support without computing."""
+    n = 0
+    while all(_cell_path(Path(out), setting, a, n).exists() for a in agents):
+        n += 1
+    return n
+
+
 def run_protocol(config: ProtocolConfig, settings: list[Setting], out: Path, *, workers: int | None = None,
                  resume: bool = False, progress: bool = True, executor=None, scheduler: str | None = None,
                  reuse_from: list[Path] | None = None) -> pd.DataFrame:
@@ -215,21 +224,44 @@ def _varied_fields(agent: str) -> list[str]:
 
 
 def _write_or_check_meta(out: Path, config: ProtocolConfig, settings: list[Setting], resume: bool) -> None:
+    """Record the protocol in OUT, or on --resume check it against the recorded one. A resumed run may grow
+    num_envs (cells do not depend on it): the recorded SEs must then be the first of the new ones."""
     meta = {"config": config.to_dict(), "task_solved": get_task(config.task).solved,
             "settings": {s.name: [str(p) for p in s.ses] for s in settings}, "versions": io.package_versions(),
             "cell_numerics": CELL_NUMERICS}
     path = out / PROTOCOL_META
     if resume and path.exists():
         stored = io.read_json(path)
-        if stored["config"] != meta["config"] or list(stored["settings"]) != list(meta["settings"]):
-            raise ConfigError(f"--resume: the protocol in {out} was started with another configuration or other "
-                              f"settings; stored: {json.dumps(stored['config'])}, settings {list(stored['settings'])}")
-        if stored.get("cell_numerics") != CELL_NUMERICS:
-            raise ConfigError(f"--resume: the cells in {out} were computed by another revision of the cell code "
-                              f"(cell_numerics {stored.get('cell_numerics')}, this sebench {CELL_NUMERICS}); start a "
-                              "new --out (earlier cells cannot be mixed with new ones)")
+        _check_resumable(out, stored, meta, settings)
+        if stored["config"]["num_envs"] != config.num_envs:
+            io.write_json(path, {**stored, "config": meta["config"], "settings": meta["settings"]})
         return
     io.write_json(path, meta)
+
+
+def _check_resumable(out: Path, stored: dict, meta: dict, settings: list[Setting]) -> None:
+    """A ConfigError unless the run recorded in OUT (`stored`) can continue as `meta`."""
+    def but_envs(config: dict) -> dict:
+        return {k: v for k, v in config.items() if k != "num_envs"}
+
+    old, new = stored["config"], meta["config"]
+    if (but_envs(old) != but_envs(new) or new["num_envs"] < old["num_envs"]
+            or sorted(stored["settings"]) != sorted(meta["settings"])):  # stored sorted (io.write_json)
+        raise ConfigError(f"--resume: the protocol in {out} was started with another configuration or other "
+                          f"settings (a resumed run may only grow --num-envs); stored: {json.dumps(old)}, "
+                          f"settings {list(stored['settings'])}")
+    if stored.get("cell_numerics") != CELL_NUMERICS:
+        raise ConfigError(f"--resume: the cells in {out} were computed by another revision of the cell code "
+                          f"(cell_numerics {stored.get('cell_numerics')}, this sebench {CELL_NUMERICS}); start a "
+                          "new --out (earlier cells cannot be mixed with new ones)")
+    for setting in settings:
+        recorded = stored["settings"][setting.name]
+        for index, (before, now) in enumerate(zip(recorded, setting.ses)):
+            copy = out / "ses" / setting.name / Path(before).name / io.SE_WEIGHTS
+            if Path(before).name != now.name or (
+                    copy.is_file() and io.sha256(copy) != io.sha256(now / io.SE_WEIGHTS)):
+                raise ConfigError(f"--resume: SE {index} of setting {setting.name!r} is {now}, but the cells in {out} "
+                                  f"were computed on {before}; start a new --out")
 
 
 def _copy_ses(out: Path, settings: list[Setting]) -> None:

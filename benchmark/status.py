@@ -11,7 +11,7 @@ from pathlib import Path
 from benchmark import io
 from benchmark.errors import ConfigError
 from benchmark.nes.trainer import GIVEN_UP
-from benchmark.protocol import FAILURES, PROTOCOL_META, _cell_path
+from benchmark.protocol import FAILURES, PROTOCOL_META, _cell_path, complete_envs
 
 
 def describe(path: Path) -> list[str]:
@@ -80,6 +80,8 @@ def _transfer(path: Path) -> list[str]:
     lines = [f"{path}: {sum(done.values())} of {total} cells done ({len(settings)} settings x "
              f"{len(config['agents'])} agents x {config['num_envs']} envs)"]
     lines += [f"  {s} / {a}: {n} of {config['num_envs']}" for (s, a), n in done.items()]
+    lines += [f"  {s}: the first {complete_envs(path, s, config['agents'])} env(s) complete for every agent"
+              for s in settings]
     if (path / FAILURES).is_file():
         failures = io.read_json(path / FAILURES)
         lines.append(f"  {len(failures)} failed cell(s), rerun with --resume: {', '.join(sorted(failures))}")

@@ -6,6 +6,7 @@
 #   bash scripts/benchmark_campaign.sh pause    # SIGSTOP them (benchmarks, tests); `resume` sends SIGCONT
 #   bash scripts/benchmark_campaign.sh commit   # commit the runs' state now
 #   bash scripts/benchmark_campaign.sh status   # where each run stands (sebench status)
+#   bash scripts/benchmark_campaign.sh table    # the CartPole table over every SE learned so far, into docs/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEBENCH=.venv/bin/sebench
@@ -17,6 +18,27 @@ declare -A RUNS=(
   [acrobot_varied_se]="$SEBENCH train-ses --task Acrobot-v1 --count 1 --vary-hp --iterations 100 --workers 1 --out results/zoo/Acrobot-v1/varied_hp_v2"
 )
 STATE_PATHS=(results/zoo results/transfer)
+
+# The CartPole transfer table: its SE settings' cells grow in SE_CELLS as SEs finish, its real cells in REAL_CELLS.
+TABLE_SES="supervised=results/zoo/CartPole-v0/supervised_v2 se_varied_hp=results/zoo/CartPole-v0/varied_hp_v2"
+TABLE_PROTOCOL="--agents ddqn,dueling_ddqn,td3_discrete --agents-per-env 10 --episodes 10 --quiet"
+SE_CELLS=results/transfer/CartPole-v0_ses_v2
+REAL_CELLS=results/transfer/CartPole-v0_real_v2
+
+table() {  # compute the SE cells of every finished SE, then combine them with the real cells done (no computing)
+  local n_se n_real n
+  n_se=$(.venv/bin/python -c "from benchmark.se_sets import find_ses; print(len(find_ses('results/zoo/CartPole-v0/varied_hp_v2')))")
+  $SEBENCH transfer --ses $TABLE_SES --no-real $TABLE_PROTOCOL --num-envs "$n_se" --workers 1 --out $SE_CELLS --resume
+  n_real=$(.venv/bin/python -c "from benchmark.protocol import complete_envs; print(complete_envs('$REAL_CELLS', 'real', ['ddqn', 'dueling_ddqn', 'td3_discrete']))")
+  n=$(( n_se < n_real ? n_se : n_real ))
+  echo "table over $n envs ($n_se SEs learned, $n_real real envs complete)"
+  rm -rf "runs/transfer_cp${n}_v2"
+  $SEBENCH transfer --ses $TABLE_SES $TABLE_PROTOCOL --num-envs "$n" --out "runs/transfer_cp${n}_v2" \
+    --reuse-cells $REAL_CELLS $SE_CELLS
+  mkdir -p "docs/transfer_cp${n}_v2"
+  cp "runs/transfer_cp${n}_v2"/{summary.md,summary.csv,*.png} "docs/transfer_cp${n}_v2/"
+  cat "docs/transfer_cp${n}_v2/summary.md"
+}
 
 commit_state() {
   git add "${STATE_PATHS[@]}"
@@ -48,6 +70,7 @@ case "${1:-}" in
     fi ;;
   commit-loop) while true; do sleep 1200; commit_state >> logs/campaign_commits.log 2>&1 || true; done ;;
   commit) commit_state ;;
+  table) table ;;
   pause) signal_all STOP ;;
   resume) signal_all CONT ;;
   status) $SEBENCH status results/zoo/CartPole-v0/varied_hp_v2 results/transfer/CartPole-v0_real_v2 results/zoo/Acrobot-v1/varied_hp_v2 ;;

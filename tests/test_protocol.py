@@ -117,6 +117,24 @@ def test_interrupted_run_resumes_to_the_same_table(tmp_path, tiny_run, se_set):
         _run(partial, se_set, resume=True)
 
 
+def test_resume_grows_num_envs_to_the_table_of_one_run(tmp_path, tiny_run, se_set):
+    grown = tmp_path / "grown"
+    one_env = ProtocolConfig(**{**TINY.to_dict(), "num_envs": 1, "agents": TINY.agents})
+    before_real = [f"aa={se_set}"]  # settings [real, aa]: protocol.json stores them sorted, and they resume
+    run_protocol(one_env, make_settings(one_env, before_real), tmp_path / "aa", workers=1, progress=False)
+    run_protocol(TINY, make_settings(TINY, before_real), tmp_path / "aa", workers=1, progress=False, resume=True)
+    _run(grown, se_set, config=one_env)
+    _same_table(tiny_run[1], _run(grown, se_set, resume=True))
+    assert io.read_json(grown / PROTOCOL_META)["config"]["num_envs"] == 2
+    with pytest.raises(ConfigError, match="may only grow --num-envs"):
+        _run(grown, se_set, config=one_env, resume=True)
+    other = tmp_path / "other_set"
+    shutil.copytree(se_set, other)
+    shutil.copy(other / "se_001" / io.SE_WEIGHTS, other / "se_000" / io.SE_WEIGHTS)
+    with pytest.raises(ConfigError, match="SE 0 of setting 'se_fixed_hp'"):
+        _run(grown, other, resume=True)
+
+
 def test_resuming_on_a_dask_cluster_gives_the_serial_table(tmp_path, tiny_run, se_set):
     distributed = pytest.importorskip("distributed")
     partial = _without_some_cells(tmp_path, tiny_run, "dask")
@@ -242,6 +260,8 @@ def test_status_reports_sets_and_transfer_folders_from_their_files(tmp_path, tin
     assert any(line.startswith("  se_000 finished (") for line in out)
     assert f"{partial}: 4 of 8 cells done (2 settings x 2 agents x 2 envs)" in out
     assert "  1 failed cell(s), rerun with --resume: real__ddqn__000" in out
+    assert "  real: the first 0 env(s) complete for every agent" in out  # every env lacks a cell
+    assert protocol.complete_envs(tiny_run[0], REAL, TINY.agents) == 2
     assert f"{learning}: 1 finished, 0 given up, 1 learning" in out
     assert any(line.startswith("  se_001 learning: 1 iteration(s), last centre") for line in out)
     assert main(["status", str(tmp_path / "missing")]) == 2
