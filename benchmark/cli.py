@@ -200,6 +200,9 @@ def _add_headline(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--out", type=Path, default=Path("results/headline"))
+    p.add_argument("--recompute-real", action="store_true",
+                   help="train the real-task baseline's agents here (about an hour on 2 cores) instead of taking "
+                        "the matching cells of the repository's real-baseline runs in results/transfer/")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_headline)
 
@@ -218,7 +221,7 @@ def _cmd_headline(args) -> int:
         print(f"sebench headline: learning {args.num_envs} varied-HP SE(s) first: hours on 2 cores (checkpointed; "
               "rerun the same command to continue); add --zoo to take the zoo's SEs instead", file=sys.stderr)
     transfer = run_headline(args.out, protocol, zoo=args.zoo, se_run=se_run, workers=args.workers,
-                            progress=not args.quiet)
+                            progress=not args.quiet, recompute_real=args.recompute_real)
     paths = analyze_protocol(transfer)
     print((transfer / "summary.md").read_text())
     print(f"tables and figures: {', '.join(p.name for p in paths if p.suffix != '.pdf')} in {transfer}")

@@ -239,6 +239,23 @@ def test_cell_specs_are_seeded_and_sampled():
     assert all(s.config.dueling for s in cell_specs(TINY, "dueling_ddqn", 0))
 
 
+def test_headline_takes_the_real_baseline_cells_unless_asked_to_recompute(tmp_path):
+    from benchmark.headline import run_headline
+
+    config = ProtocolConfig(agents=("ddqn",), num_envs=1, agents_per_env=2, episodes=2, max_episodes=3)
+    baseline = tmp_path / "baselines" / "cp_real"
+    run_protocol(config, make_settings(config, []), baseline, workers=1, progress=False)
+    cell = baseline / CELLS / "real__ddqn__000.json"
+    rows = io.read_json(cell)["rows"]
+    io.write_json(cell, {"rows": [{**r, "wall_s": -1.0} for r in rows]})  # marks the baseline's cell
+    for recompute in (False, True):
+        transfer = run_headline(tmp_path / f"h{recompute}", config, zoo="varied_hp_v2", workers=1, progress=False,
+                                recompute_real=recompute, baselines=tmp_path / "baselines")
+        real = io.read_json(transfer / CELLS / "real__ddqn__000.json")["rows"]
+        assert [r["wall_s"] == -1.0 for r in real] == [not recompute] * 2
+        assert [r["test_returns"] for r in real] == [r["test_returns"] for r in rows]
+
+
 def test_headline_on_the_zoo_prints_the_summary(tmp_path, capsys):
     assert main(["headline", "--zoo", "--agents", "ddqn", "--agents-per-env", "2", "--episodes", "2",
                  "--max-episodes", "3", "--workers", "1", "--quiet", "--out", str(tmp_path / "h")]) == 0
