@@ -128,19 +128,34 @@ def _bars(frame, out) -> list[Path]:
 def _histories(run: Path) -> pd.DataFrame:
     frames = []
     for path in sorted((run / "ses").glob("*/*/" + io.HISTORY)):
-        h = pd.read_csv(path)[["iteration", "centre_score"]]
+        h = pd.read_csv(path)[["iteration", "centre_score", "mean_member_score"]]
         frames.append(h.assign(setting=path.parent.parent.name, se_id=path.parent.name))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def _held_to_the_end(histories: pd.DataFrame) -> pd.DataFrame:
+    """Every run extended to the longest run's last iteration, holding its last row (a run that solved the task
+    stops early; its SE stays what it was)."""
+    last = int(histories.iteration.max())
+    frames = [h.set_index("iteration").reindex(range(last + 1)).ffill().reset_index()
+              for _, h in histories.groupby(["setting", "se_id"])]
+    return pd.concat(frames, ignore_index=True)
+
+
 def _nes_curves(histories, meta, out) -> list[Path]:
-    fig, ax = plt.subplots(figsize=(7.5, 4))
-    sns.lineplot(data=histories, x="iteration", y="centre_score", hue="setting", units="se_id", estimator=None,
-                 alpha=0.25, legend=False, ax=ax)
-    sns.lineplot(data=histories, x="iteration", y="centre_score", hue="setting", errorbar=None, linewidth=2.5, ax=ax)
-    ax.axhline(meta["task_solved"], color="grey", linestyle=":")
-    ax.set(xlabel="NES iteration", ylabel="centre score (real-task return)",
-           title="SE runs: each run (thin) and their mean (thick)")
+    """Per setting, each SE run's mean population score (the paper's Figure 2) and centre score per NES
+    iteration (thin), and their mean over runs (thick), runs that stopped held at their last value."""
+    held = _held_to_the_end(histories)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    for ax, column, label in ((axes[0], "mean_member_score", "mean population score"),
+                              (axes[1], "centre_score", "centre score (one agent)")):
+        sns.lineplot(data=histories, x="iteration", y=column, hue="setting", units="se_id", estimator=None,
+                     alpha=0.3, linewidth=0.8, legend=False, ax=ax)
+        sns.lineplot(data=held, x="iteration", y=column, hue="setting", errorbar=None, linewidth=2.5, ax=ax,
+                     legend=ax is axes[0])
+        ax.axhline(meta["task_solved"], color="grey", linestyle=":")
+        ax.set(xlabel="NES iteration", ylabel=f"{label}, real-task return", title=label)
+    fig.suptitle("SE runs: each run (thin) and the mean over runs (thick; a finished run held at its last value)")
     return _save(fig, out, "nes_curves")
 
 
