@@ -17,7 +17,8 @@ BASELINES = ZOO.parent / "transfer"
 """Transfer folders kept in the repository (results/transfer/); those with only the real setting are baselines."""
 
 
-def zoo_set(task: str, name: str = "varied_hp") -> Path:
+def zoo_set(task: str, name: str) -> Path:
+    """The zoo's SE set ZOO/TASK/NAME; a ConfigError listing the task's sets if there is none."""
     from benchmark.errors import ConfigError
 
     path = ZOO / task / name

@@ -6,7 +6,7 @@ from benchmark.errors import ConfigError
 from benchmark.headline import zoo_set
 from benchmark.objective import AgentBenchmark
 
-ZOO = zoo_set("CartPole-v0")
+ZOO = zoo_set("CartPole-v0", "varied_hp")
 CHEAP = {"agents": 1, "max_episodes": 10}
 
 

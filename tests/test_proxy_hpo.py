@@ -24,7 +24,7 @@ MULTI_BUDGET_S = 30  # BOHB multi-fidelity: room for the SE rungs and one real e
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("proxy_hpo")
-    ses = zoo_set("CartPole-v0")
+    ses = zoo_set("CartPole-v0", "varied_hp")
     before = set(threading.enumerate())
     out = {}
     # random search on the SE, through the CLI (10 training episodes: the cheapest evaluation)
