@@ -6,7 +6,7 @@
 #   bash scripts/benchmark_campaign.sh pause    # SIGSTOP them (benchmarks, tests); `resume` sends SIGCONT
 #   bash scripts/benchmark_campaign.sh commit   # commit the runs' state now
 #   bash scripts/benchmark_campaign.sh status   # where each run stands (sebench status)
-#   bash scripts/benchmark_campaign.sh table    # the CartPole table over every SE learned so far, into docs/
+#   bash scripts/benchmark_campaign.sh table [TASK]  # the CartPole-v0 (or Acrobot-v1) table over the SEs learned so far
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEBENCH=.venv/bin/sebench
@@ -20,25 +20,37 @@ declare -A RUNS=(
 )
 STATE_PATHS=(results/zoo results/transfer)
 
-# The CartPole transfer table: its SE settings' cells grow in SE_CELLS as SEs finish, its real cells in REAL_CELLS.
-TABLE_SES="supervised=results/zoo/CartPole-v0/supervised_v2 se_varied_hp=results/zoo/CartPole-v0/varied_hp_v2"
-TABLE_PROTOCOL="--agents ddqn,dueling_ddqn,td3_discrete --agents-per-env 10 --episodes 10 --quiet"
-SE_CELLS=results/transfer/CartPole-v0_ses_v2
-REAL_CELLS=results/transfer/CartPole-v0_real_v2
+# The transfer tables over the varied-HP SEs learned so far: per task, the SE settings' cells grow in
+# results/transfer/TASK_ses_v2 as SEs finish, the real ones in results/transfer/TASK_real_v2 (a run above).
+declare -A TABLE_SES=(
+  [CartPole-v0]="supervised=results/zoo/CartPole-v0/supervised_v2 se_varied_hp=results/zoo/CartPole-v0/varied_hp_v2"
+  [Acrobot-v1]="se_varied_hp=results/zoo/Acrobot-v1/varied_hp_v2"
+)
+declare -A TABLE_AGENTS=([CartPole-v0]=ddqn,dueling_ddqn,td3_discrete [Acrobot-v1]=ddqn)
+declare -A TABLE_NAME=([CartPole-v0]=cp [Acrobot-v1]=acrobot)  # docs/transfer_<name><N>_v2
 
-table() {  # compute the SE cells of every finished SE, then combine them with the real cells done (no computing)
-  local n_se n_real n
-  n_se=$(.venv/bin/python -c "from benchmark.se_sets import find_ses; print(len(find_ses('results/zoo/CartPole-v0/varied_hp_v2')))")
-  $SEBENCH transfer --ses $TABLE_SES --no-real $TABLE_PROTOCOL --num-envs "$n_se" --workers 1 --out $SE_CELLS --resume
-  n_real=$(.venv/bin/python -c "from benchmark.protocol import complete_envs; print(complete_envs('$REAL_CELLS', 'real', ['ddqn', 'dueling_ddqn', 'td3_discrete']))")
+table() {  # $1: task. Compute the SE cells of every finished SE, then combine them with the real cells done.
+  local task=$1 n_se n_real n
+  [ -n "${TABLE_SES[$task]:-}" ] || { echo "no table for task '$task'; tables: ${!TABLE_SES[*]}" >&2; exit 2; }
+  local protocol="--task $task --agents ${TABLE_AGENTS[$task]} --agents-per-env 10 --episodes 10 --quiet"
+  local se_cells=results/transfer/${task}_ses_v2 real_cells=results/transfer/${task}_real_v2
+  local out="runs/transfer_${TABLE_NAME[$task]}_v2" docs
+  n_se=$(.venv/bin/python -c "from benchmark.errors import ConfigError; from benchmark.se_sets import find_ses
+try: print(len(find_ses('results/zoo/$task/varied_hp_v2')))
+except ConfigError: print(0)")
+  [ "$n_se" -gt 0 ] || { echo "$task: no SE of results/zoo/$task/varied_hp_v2 has finished yet"; return 0; }
+  $SEBENCH transfer --ses ${TABLE_SES[$task]} --no-real $protocol --num-envs "$n_se" --workers 1 --out "$se_cells" --resume
+  n_real=$(.venv/bin/python -c "from benchmark.protocol import complete_envs
+print(complete_envs('$real_cells', 'real', '${TABLE_AGENTS[$task]}'.split(',')))")
   n=$(( n_se < n_real ? n_se : n_real ))
-  echo "table over $n envs ($n_se SEs learned, $n_real real envs complete)"
-  rm -rf "runs/transfer_cp${n}_v2"
-  $SEBENCH transfer --ses $TABLE_SES $TABLE_PROTOCOL --num-envs "$n" --out "runs/transfer_cp${n}_v2" \
-    --reuse-cells $REAL_CELLS $SE_CELLS
-  mkdir -p "docs/transfer_cp${n}_v2"
-  cp "runs/transfer_cp${n}_v2"/{summary.md,summary.csv,*.png} "docs/transfer_cp${n}_v2/"
-  cat "docs/transfer_cp${n}_v2/summary.md"
+  echo "$task: table over $n envs ($n_se SEs learned, the first $n_real real envs complete)"
+  [ "$n" -gt 0 ] || return 0
+  docs="docs/transfer_${TABLE_NAME[$task]}${n}_v2"
+  rm -rf "$out"
+  $SEBENCH transfer --ses ${TABLE_SES[$task]} $protocol --num-envs "$n" --out "$out" --reuse-cells "$real_cells" "$se_cells"
+  mkdir -p "$docs"
+  cp "$out"/{summary.md,summary.csv,*.png} "$docs/"
+  cat "$docs/summary.md"
 }
 
 commit_state() {
@@ -71,10 +83,10 @@ case "${1:-}" in
     fi ;;
   commit-loop) while true; do sleep 1200; commit_state >> logs/campaign_commits.log 2>&1 || true; done ;;
   commit) commit_state ;;
-  table) table ;;
+  table) table "${2:-CartPole-v0}" ;;
   pause) signal_all STOP ;;
   resume) signal_all CONT ;;
-  status) $SEBENCH status results/zoo/CartPole-v0/varied_hp_v2 $REAL_CELLS results/zoo/Acrobot-v1/varied_hp_v2 \
+  status) $SEBENCH status results/zoo/CartPole-v0/varied_hp_v2 results/transfer/CartPole-v0_real_v2 results/zoo/Acrobot-v1/varied_hp_v2 \
             $(ls -d results/transfer/Acrobot-v1_real_v2 2>/dev/null) ;;
   *) sed -n '2,8p' "$0"; exit 2 ;;
 esac
