@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -22,6 +24,7 @@ from benchmark.allocator import retain_freed_memory
 from benchmark.envs.synthetic import BatchedSE, SEConfig, SyntheticEnv
 from benchmark.envs.tasks import BatchedTask, get_task
 from benchmark.errors import check_choice
+from benchmark.job_store import JobStore, job_digest
 
 ENGINES = ("batched", "scalar")
 
@@ -45,20 +48,36 @@ class AgentOutcome:
 
 def train_and_test(task_name: str, specs: list[AgentSpec], se_config: SEConfig | None,
                    se_params: np.ndarray | None, test_episodes: int, engine: str, executor,
-                   workers: int, test_on_real: bool = True) -> list[AgentOutcome]:
+                   workers: int, test_on_real: bool = True, store: JobStore | None = None) -> list[AgentOutcome]:
     """Agent i trains on SE row i of se_params (or on the real task when se_params is None), then tests
     for test_episodes on the real task (test_on_real=False: on the environment it trained on); results come
-    back in the order of specs."""
+    back in the order of specs. With `store`, a job found there is not run, and each job is saved there as soon
+    as it finishes (an interrupted call, rerun, redoes only the unfinished jobs)."""
     check_choice("engine", engine, ENGINES)
-    futures = [(chunk, submit_chunk(executor, engine, task_name, [specs[i] for i in chunk], se_config,
-                                    None if se_params is None else np.asarray(se_params)[chunk], test_episodes,
-                                    test_on_real))
-               for chunk in plan_chunks(specs, engine, workers)]
     outcomes: list[AgentOutcome | None] = [None] * len(specs)
+    futures = []
+    for chunk in plan_chunks(specs, engine, workers):
+        job = (task_name, [specs[i] for i in chunk], se_config,
+               None if se_params is None else np.asarray(se_params)[chunk], test_episodes, test_on_real)
+        digest = None if store is None else job_digest(job[0], engine, *job[1:])
+        kept = None if store is None else store.load(digest)
+        if kept is not None:
+            future = Future()
+            future.set_result(kept)
+        else:
+            future = submit_chunk(executor, engine, *job)
+            if store is not None:
+                future.add_done_callback(partial(_keep, store, digest))
+        futures.append((chunk, future))
     for chunk, future in futures:
         for i, outcome in zip(chunk, future.result()):
             outcomes[i] = outcome
     return outcomes  # type: ignore[return-value]
+
+
+def _keep(store: JobStore, digest: str, future) -> None:
+    if not future.cancelled() and future.exception() is None:
+        store.save(digest, future.result())
 
 
 def lockstep(spec: AgentSpec, engine: str) -> bool:

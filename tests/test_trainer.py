@@ -12,7 +12,8 @@ from benchmark.agents.ddqn import DDQNConfig
 from benchmark.cli import main
 from benchmark.errors import ConfigError
 from benchmark.nes.strategy import NESConfig
-from benchmark.nes.trainer import RunConfig, train_se
+from benchmark.nes.trainer import UNFINISHED_ITERATION, RunConfig, train_se
+from benchmark.parallel import SerialExecutor
 
 TINY = RunConfig(iterations=2, seed=3, nes=NESConfig(population=2), test_episodes=2,
                  agent=DDQNConfig(max_episodes=3, batch_size=16))
@@ -48,6 +49,38 @@ def test_killed_run_resumes_to_the_same_se(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "full" / io.HISTORY).drop(columns=["time_s", "elapsed_s"]),
                                   pd.read_csv(tmp_path / "split" / io.HISTORY).drop(columns=["time_s", "elapsed_s"]))
+
+
+class _Killed(Exception):
+    pass
+
+
+class _CountingExecutor(SerialExecutor):
+    """Runs jobs at once and counts them; `kill_at`: the submit that raises _Killed (the run dies there)."""
+
+    def __init__(self, kill_at: int | None = None):
+        self.submits, self.kill_at = 0, kill_at
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.submits += 1
+        if self.submits == self.kill_at:
+            raise _Killed
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_run_killed_mid_iteration_redoes_only_its_unfinished_jobs(tmp_path):
+    full = train_se(TINY, tmp_path / "full", workers=2, executor=_CountingExecutor(), progress=False)
+    split = tmp_path / "split"
+    with pytest.raises(_Killed):  # 2 jobs per iteration: killed after iteration 1's first job
+        train_se(TINY, split, workers=2, executor=_CountingExecutor(kill_at=4), progress=False)
+    assert len(list((split / UNFINISHED_ITERATION).iterdir())) == 1
+    rest = _CountingExecutor()
+    resumed = train_se(TINY, split, workers=2, executor=rest, progress=False, resume=True)
+    assert rest.submits == 1
+    assert not (split / UNFINISHED_ITERATION).exists()
+    np.testing.assert_array_equal(full.centre, resumed.centre)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "full" / io.HISTORY).drop(columns=["time_s", "elapsed_s"]),
+                                  pd.read_csv(split / io.HISTORY).drop(columns=["time_s", "elapsed_s"]))
 
 
 def test_scalar_and_batched_engines_score_the_same_population(tmp_path):

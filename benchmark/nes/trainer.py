@@ -20,6 +20,7 @@ from benchmark.engine import ENGINES, train_and_test
 from benchmark.envs.synthetic import SEConfig, initial_se_parameters, se_network
 from benchmark.envs.tasks import get_task, random_policy_return
 from benchmark.errors import ConfigError, check_choice, check_range
+from benchmark.job_store import JobStore
 from benchmark.nes.loop import Scores, run_nes
 from benchmark.nes.strategy import NESConfig
 from benchmark.parallel import default_workers
@@ -107,6 +108,9 @@ class GiveUp:
 
 
 GIVEN_UP = "given_up.json"
+UNFINISHED_ITERATION = "unfinished_iteration"
+"""Folder of the jobs of the current NES iteration finished so far (benchmark.job_store), so that a run killed
+mid-iteration resumes without redoing them; emptied at each checkpoint."""
 
 
 def member_specs(run: RunConfig, iteration: int, n: int) -> list[AgentSpec]:
@@ -133,12 +137,18 @@ def train_se(run: RunConfig, out: Path, *, workers: int | None = None, resume: b
     workers = default_workers() if workers is None else workers
     state = _load_or_start(run, out, resume)
 
+    unfinished = JobStore(out / UNFINISHED_ITERATION)
+
     def evaluate(it: int, params: np.ndarray, pool) -> Scores:
         outcomes = train_and_test(run.task, member_specs(run, it, len(params)), run.se, params, run.test_episodes,
-                                  run.engine, pool, workers)
+                                  run.engine, pool, workers, store=unfinished)
         return Scores(np.array([o.fitness for o in outcomes]), sum(o.test_steps for o in outcomes), outcomes)
 
-    run_nes(run, state, evaluate, _columns, lambda s: _checkpoint(out, run, s), workers=workers,
+    def checkpoint(s: RunState) -> None:
+        _checkpoint(out, run, s)
+        unfinished.clear()
+
+    run_nes(run, state, evaluate, _columns, checkpoint, workers=workers,
             executor=executor, progress=progress, desc=f"NES {run.task}", stop_after=stop_after,
             solved_at=task.solved, give_up=None if give_up is None else partial(give_up.applies, run.task))
     if state.given_up:
