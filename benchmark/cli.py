@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -388,8 +390,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler, `kill`, a session ending), handled like Ctrl-C: checkpointed state stays."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers can be set
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return args.func(args)
     except ConfigError as err:
@@ -399,9 +411,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sebench: error: a worker process died ({err}); the last finished iteration is checkpointed: "
               "rerun the same command with --resume", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("sebench: interrupted; the last finished iteration is checkpointed (use --resume)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        how = "stopped (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+        print(f"sebench: {how}; the last finished iteration is checkpointed (use --resume)", file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(err, Terminated) else signal.SIGINT)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

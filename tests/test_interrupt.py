@@ -5,6 +5,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from benchmark import io
 
 CONFIG = {"agent": {"max_episodes": 20, "batch_size": 32}, "test_episodes": 2}
@@ -16,7 +18,8 @@ def _cmd(tmp_path, *extra):
             *extra]
 
 
-def test_ctrl_c_stops_promptly_and_resume_finishes(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_promptly_and_resume_finishes(tmp_path, sig):
     (tmp_path / "run.json").write_text(json.dumps(CONFIG))
     # as in a terminal: Ctrl-C delivered (a background job, e.g. under CI, inherits SIGINT ignored)
     proc = subprocess.Popen(_cmd(tmp_path), stderr=subprocess.PIPE, text=True,
@@ -25,9 +28,9 @@ def test_ctrl_c_stops_promptly_and_resume_finishes(tmp_path):
     while not (tmp_path / "run" / io.CHECKPOINT).exists():
         assert proc.poll() is None and time.time() < deadline, "no checkpoint was written"
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     start = time.time()
-    assert proc.wait(timeout=30) == 130, proc.stderr.read()
+    assert proc.wait(timeout=30) == 128 + sig, proc.stderr.read()
     assert time.time() - start < 15
     assert "--resume" in proc.stderr.read()
     _, meta = io.load_tensors(tmp_path / "run" / io.CHECKPOINT)

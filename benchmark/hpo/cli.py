@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from benchmark.errors import ConfigError
@@ -119,12 +117,7 @@ def _guarded(run, args) -> int:
 
     configure_logging(getattr(args, "verbose", False))
 
-    def terminate(signum, frame):
-        raise KeyboardInterrupt  # SIGTERM: the same orderly shutdown as Ctrl-C
-
-    previous = signal.signal(signal.SIGTERM, terminate) \
-        if threading.current_thread() is threading.main_thread() else None
-    try:
+    try:  # SIGTERM arrives as KeyboardInterrupt too (benchmark.cli.main): the same orderly shutdown as Ctrl-C
         rc = run()
     except SweepAborted as err:
         print(f"sebench: error: sweep aborted: {err}", file=sys.stderr)
@@ -132,9 +125,6 @@ def _guarded(run, args) -> int:
     except KeyboardInterrupt:
         print("sebench: interrupted; every finished job is in results.json (continue with --resume)", file=sys.stderr)
         rc = 130
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
     exit_if_threads_linger(rc)
     return rc
 
