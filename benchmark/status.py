@@ -10,7 +10,7 @@ from pathlib import Path
 
 from benchmark import io
 from benchmark.errors import ConfigError
-from benchmark.nes.trainer import GIVEN_UP
+from benchmark.nes.trainer import GIVEN_UP, UNFINISHED_ITERATION
 from benchmark.protocol import FAILURES, PROTOCOL_META, _cell_path, complete_envs
 
 
@@ -58,10 +58,12 @@ def _se_run(folder: Path) -> str:
                 f"after {meta.get('iterations', len(history))} iterations; {best_text}")
     if state == "given up":
         return f"{folder.name} given up after {len(history)} iteration(s); {best_text}"
+    kept = len(list((folder / UNFINISHED_ITERATION).glob("*.json")))
+    kept_text = f"; {kept} job(s) of the next iteration done" if kept else ""
     if not history:
-        return f"{folder.name} learning: no iteration finished yet"
+        return f"{folder.name} learning: no iteration finished yet{kept_text}"
     return (f"{folder.name} learning: {len(history)} iteration(s), last centre {float(history[-1]['centre_score']):.1f}, "
-            f"{best_text}, last iteration {float(history[-1]['time_s']):.0f} s")
+            f"{best_text}, last iteration {float(history[-1]['time_s']):.0f} s{kept_text}")
 
 
 def _history(folder: Path) -> list[dict]:

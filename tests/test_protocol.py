@@ -11,7 +11,7 @@ from benchmark.agents.ddqn import DDQNConfig
 from benchmark.cli import main
 from benchmark.errors import ConfigError
 from benchmark.nes.strategy import NESConfig
-from benchmark.nes.trainer import RunConfig
+from benchmark.nes.trainer import UNFINISHED_ITERATION, RunConfig
 from benchmark.protocol import (AGENTS_TABLE, CELLS, PROTOCOL_META, REAL, ProtocolConfig, cell_specs, make_settings,
                                 reuse_cells, run_protocol)
 from benchmark.se_sets import find_ses, train_ses
@@ -270,7 +270,9 @@ def test_status_reports_sets_and_transfer_folders_from_their_files(tmp_path, tin
     io.write_json(partial / protocol.FAILURES, {"real__ddqn__000": "ValueError: boom"})
     learning = tmp_path / "set"
     shutil.copytree(se_set, learning)
-    (learning / "se_001" / io.SE_META).unlink()  # as if seed 1 were still learning
+    (learning / "se_001" / io.SE_META).unlink()  # as if seed 1 were still learning, one job into its next iteration
+    (learning / "se_001" / UNFINISHED_ITERATION).mkdir()
+    (learning / "se_001" / UNFINISHED_ITERATION / "0123.json").write_text("{}")
     assert main(["status", str(se_set), str(partial), str(learning)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert f"{se_set}: 2 finished, 0 given up, 0 learning" in out
@@ -280,5 +282,6 @@ def test_status_reports_sets_and_transfer_folders_from_their_files(tmp_path, tin
     assert "  real: the first 0 env(s) complete for every agent" in out  # every env lacks a cell
     assert protocol.complete_envs(tiny_run[0], REAL, TINY.agents) == 2
     assert f"{learning}: 1 finished, 0 given up, 1 learning" in out
-    assert any(line.startswith("  se_001 learning: 1 iteration(s), last centre") for line in out)
+    assert any(line.startswith("  se_001 learning: 1 iteration(s), last centre")
+               and line.endswith("; 1 job(s) of the next iteration done") for line in out)
     assert main(["status", str(tmp_path / "missing")]) == 2
