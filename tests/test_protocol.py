@@ -256,6 +256,15 @@ def test_headline_takes_the_real_baseline_cells_unless_asked_to_recompute(tmp_pa
         assert [r["test_returns"] for r in real] == [r["test_returns"] for r in rows]
 
 
+def test_headline_learns_its_ses_without_the_zoo(tmp_path):
+    from benchmark.headline import run_headline
+
+    config = ProtocolConfig(agents=("ddqn",), num_envs=1, agents_per_env=2, episodes=2, max_episodes=3)
+    transfer = run_headline(tmp_path / "h", config, se_run=TINY_RUN, workers=1, progress=False)
+    assert [p.name for p in find_ses(tmp_path / "h" / "ses")] == ["se_000"]
+    assert set(pd.read_csv(transfer / AGENTS_TABLE).setting) == {REAL, "se_fixed_hp"}
+
+
 def test_headline_on_the_zoo_prints_the_summary(tmp_path, capsys):
     assert main(["headline", "--zoo", "--agents", "ddqn", "--agents-per-env", "2", "--episodes", "2",
                  "--max-episodes", "3", "--workers", "1", "--quiet", "--out", str(tmp_path / "h")]) == 0
