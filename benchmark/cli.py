@@ -8,9 +8,13 @@ import sys
 import threading
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmark.errors import ConfigError
 from benchmark.parallel import WorkerDied
+
+if TYPE_CHECKING:
+    from benchmark.nes.trainer import RunConfig
 
 
 def _add_run_arguments(p) -> None:
@@ -148,7 +152,7 @@ def _cmd_transfer(args) -> int:
     return 0
 
 
-def run_config_from_args(args) -> "RunConfig":
+def run_config_from_args(args) -> RunConfig:
     from benchmark.nes.trainer import RunConfig
 
     base = RunConfig().to_dict()
