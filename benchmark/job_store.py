@@ -56,8 +56,11 @@ class JobStore:
         data = io.read_json(path)
         if data.get("digest") != digest:
             return None
-        return [AgentOutcome(TrainResult(**o["train"]), o["test_returns"], o["test_steps"], o["wall_s"])
-                for o in data["outcomes"]]
+        try:
+            return [AgentOutcome(TrainResult(**o["train"]), o["test_returns"], o["test_steps"], o["wall_s"])
+                    for o in data["outcomes"]]
+        except (KeyError, TypeError):  # written by a sebench whose outcomes had other fields: run the job again
+            return None
 
     def save(self, digest: str, outcomes: list) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
