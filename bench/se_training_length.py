@@ -4,8 +4,9 @@ stops them: is an agent kind's poor transfer the SE's doing or its stopping rule
     python bench/se_training_length.py --se results/zoo/CartPole-v0/varied_hp_v2/se_000 --agent td3_discrete \
         --episodes 0,100
 
-The agents are the transfer protocol's (`cell_specs`: env 0's sampled hyperparameters and seeds, so the first row
-repeats the protocol's cell); `0` in --episodes keeps the paper's 1% rule (max 1000 episodes).
+The agents are the transfer protocol's (`cell_specs` of --env-index: its sampled hyperparameters and seeds, so with
+the SE's index in its set the first row repeats the protocol's cell); `0` in --episodes keeps the paper's 1% rule
+(max 1000 episodes).
 """
 from __future__ import annotations
 
@@ -28,14 +29,16 @@ def main() -> None:
     ap.add_argument("--se", type=Path, required=True, help="an SE folder (se.json, se.safetensors)")
     ap.add_argument("--agent", default="td3_discrete")
     ap.add_argument("--agents", type=int, default=10, help="agents per row (the protocol's agents-per-env)")
+    ap.add_argument("--env-index", type=int, default=0, help="whose agents: the protocol's env index (0-based)")
     ap.add_argument("--episodes", default="0,100", help="training episodes per row; 0: the 1%% rule")
     ap.add_argument("--test-episodes", type=int, default=10)
     args = ap.parse_args()
     env = load_se(args.se)
     params = flat_parameters(env.net).double().numpy()
     protocol = ProtocolConfig(task=env.task.name, agents=(args.agent,), agents_per_env=args.agents)
-    specs = cell_specs(protocol, args.agent, 0)
-    print(f"{args.agent} on {args.se} ({env.task.name}), {args.agents} agents with the protocol's sampled HPs")
+    specs = cell_specs(protocol, args.agent, args.env_index)
+    print(f"{args.agent} on {args.se} ({env.task.name}), {args.agents} agents of the protocol's env "
+          f"{args.env_index}")
     for episodes in (int(e) for e in args.episodes.split(",")):
         rows = specs if episodes == 0 else [
             dataclasses.replace(s, config=dataclasses.replace(s.config, max_episodes=episodes,
