@@ -17,6 +17,8 @@ from benchmark.protocol import AGENTS_TABLE, PROTOCOL_META, REAL, collect  # noq
 
 SUMMARY_COLUMNS = ["agent", "setting", "agents", "test_return_mean", "test_return_std", "train_steps_mean",
                    "train_episodes_mean", "steps_change_vs_real_pct", "solved_share"]
+PER_ENV_COLUMNS = ["setting", "env_index", "se_id", "agent", "agents", "test_return_mean", "train_steps_mean",
+                   "train_episodes_mean", "solved_share"]
 
 
 def is_protocol_run(path: Path) -> bool:
@@ -41,6 +43,29 @@ def summarize(frame: pd.DataFrame, solved: float) -> pd.DataFrame:
     order = {s: i for i, s in enumerate([REAL] + sorted(set(table.setting) - {REAL}))}
     table = table.sort_values(["agent", "setting"], key=lambda c: c.map(order) if c.name == "setting" else c)
     return table[SUMMARY_COLUMNS].reset_index(drop=True)
+
+
+def per_env(frame: pd.DataFrame, solved: float) -> pd.DataFrame:
+    """Per (setting, environment, agent): the mean test return, training steps and episodes of its agents and the
+    share that solved. Learned SEs differ a lot; this is where a table's mean hides it."""
+    g = frame.groupby(["setting", "env_index", "se_id", "agent"], sort=True)
+    table = g.agg(agents=("test_mean", "size"), test_return_mean=("test_mean", "mean"),
+                  train_steps_mean=("train_steps", "mean"), train_episodes_mean=("train_episodes", "mean"),
+                  solved_share=("test_mean", lambda m: float((m >= solved).mean()))).reset_index()
+    return table[PER_ENV_COLUMNS]
+
+
+def per_env_markdown(table: pd.DataFrame) -> str:
+    """One row per (setting, environment), one column per agent kind: mean test return (mean training steps)."""
+    agents = list(dict.fromkeys(table.agent))
+    lines = ["| setting | env | SE | " + " | ".join(f"{a}: test return (steps)" for a in agents) + " |",
+             "|" + "---|" * (3 + len(agents))]
+    for (setting, env, se_id), g in table.groupby(["setting", "env_index", "se_id"], sort=True):
+        by_agent = g.set_index("agent")
+        cells = [f"{by_agent.test_return_mean[a]:.1f} ({by_agent.train_steps_mean[a]:,.0f})"
+                 if a in by_agent.index else "" for a in agents]
+        lines.append(f"| {setting} | {env} | {se_id} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -83,9 +108,13 @@ def analyze_protocol(run: Path, out: Path | None = None) -> list[Path]:
         io.atomic_write(out / name, lambda p, t=text: p.write_text(t))
         written.append(out / name)
     io.write_csv(out / "summary.csv", table)
-    written.append(out / "summary.csv")
+    envs = per_env(frame, meta["task_solved"])
+    io.write_csv(out / "per_env.csv", envs)
+    io.atomic_write(out / "per_env.md", lambda p: p.write_text(per_env_markdown(envs)))
+    written += [out / "summary.csv", out / "per_env.csv", out / "per_env.md"]
     sns.set_theme(style="whitegrid")
     written += _densities(frame, meta, out)
+    written += _per_env_returns(frame, meta, out)
     written += _bars(frame, out)
     histories = _histories(run)
     if not histories.empty:
@@ -114,6 +143,25 @@ def _densities(frame, meta, out) -> list[Path]:
         ax.axvline(meta["task_solved"], color="grey", linestyle=":")
         ax.set(title=agent, xlabel="mean test return per agent (real task)")
     return _save(fig, out, "test_return_density")
+
+
+def _per_env_returns(frame, meta, out) -> list[Path]:
+    """Per agent kind: each agent's mean test return (dots) and their mean (bar) per environment, one colour per
+    setting: how much the SEs (or real-task seeds) differ from one another."""
+    agents = list(dict.fromkeys(frame.agent))
+    fig, axes = plt.subplots(len(agents), 1, figsize=(max(6.0, 1.2 * frame.env_index.nunique() + 3), 3.2 * len(agents)),
+                             squeeze=False, sharey=True)
+    for ax, agent in zip(axes[:, 0], agents):
+        g = frame[frame.agent == agent]
+        sns.barplot(data=g, x="env_index", y="test_mean", hue="setting", errorbar=None, alpha=0.35, ax=ax)
+        sns.stripplot(data=g, x="env_index", y="test_mean", hue="setting", dodge=True, size=3, legend=False, ax=ax)
+        ax.axhline(meta["task_solved"], color="grey", linestyle=":")
+        ax.set(title=agent, xlabel="environment (SE index or real-task seed)", ylabel="mean test return")
+        if ax is axes[0, 0]:
+            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), title="setting")
+        else:
+            ax.get_legend().remove()
+    return _save(fig, out, "per_env_returns")
 
 
 def _bars(frame, out) -> list[Path]:

@@ -49,7 +49,7 @@ print(complete_envs('$real_cells', 'real', '${TABLE_AGENTS[$task]}'.split(',')))
   rm -rf "$out"
   $SEBENCH transfer --ses ${TABLE_SES[$task]} $protocol --num-envs "$n" --out "$out" --reuse-cells "$real_cells" "$se_cells"
   mkdir -p "$docs"
-  cp "$out"/{summary.md,summary.csv,*.png} "$docs/"
+  cp "$out"/{summary.md,summary.csv,per_env.md,*.png} "$docs/"
   cat "$docs/summary.md"
 }
 

@@ -5,7 +5,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from analysis.transfer import summarize
+from analysis.transfer import per_env, per_env_markdown, summarize
 from benchmark import io, protocol
 from benchmark.agents.ddqn import DDQNConfig
 from benchmark.cli import main
@@ -94,9 +94,15 @@ def test_analysis_writes_every_table_and_figure_from_the_output_folder_alone(tmp
         hidden.rename(se_set)
     names = {p.name for p in (tmp_path / "figs").iterdir()}
     for stem in ("test_return_density", "train_steps_episodes", "nes_curves", "success_rate",
-                 "transitions_se_fixed_hp"):
+                 "transitions_se_fixed_hp", "per_env_returns"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= names
-    assert {"summary.md", "summary.tex", "summary.csv"} <= names
+    assert {"summary.md", "summary.tex", "summary.csv", "per_env.md", "per_env.csv"} <= names
+    agents = pd.read_csv(run / AGENTS_TABLE)
+    envs = pd.read_csv(tmp_path / "figs" / "per_env.csv")
+    expected = agents.groupby(["setting", "env_index", "agent"]).test_mean.mean()
+    assert len(envs) == len(expected)
+    for r in envs.itertuples():
+        assert r.test_return_mean == pytest.approx(expected[(r.setting, r.env_index, r.agent)])
     summary = pd.read_csv(tmp_path / "figs" / "summary.csv")
     assert len(summary) == 4
     assert summary[summary.setting == REAL].steps_change_vs_real_pct.abs().max() == 0
@@ -230,6 +236,21 @@ def test_summary_change_in_steps_against_real():
     assert table.loc["se", "steps_change_vs_real_pct"] == pytest.approx(-75.0)
     assert table.loc[REAL, "solved_share"] == 0.5 and table.loc["se", "solved_share"] == 0.5
     assert table.loc[REAL, "test_return_mean"] == pytest.approx(150.0)
+
+
+def test_per_env_table_keeps_each_environment_apart():
+    rows = [{"agent": a, "setting": "se", "env_index": env, "se_id": f"se_00{env}", "train_steps": steps,
+             "train_episodes": 10, "test_mean": ret}
+            for a, env, steps, ret in (("ddqn", 0, 100, 200.0), ("ddqn", 0, 300, 100.0), ("ddqn", 1, 500, 10.0),
+                                       ("td3_discrete", 1, 700, 196.0))]
+    table = per_env(pd.DataFrame(rows), solved=195)
+    first = table.set_index(["env_index", "agent"]).loc[(0, "ddqn")]
+    assert (first.agents, first.test_return_mean, first.train_steps_mean, first.solved_share) == (2, 150.0, 200.0, 0.5)
+    assert len(table) == 3
+    text = per_env_markdown(table).splitlines()
+    assert text[0] == "| setting | env | SE | ddqn: test return (steps) | td3_discrete: test return (steps) |"
+    assert text[2] == "| se | 0 | se_000 | 150.0 (200) |  |"
+    assert text[3] == "| se | 1 | se_001 | 10.0 (500) | 196.0 (700) |"
 
 
 def test_cell_specs_are_seeded_and_sampled():
