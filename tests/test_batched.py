@@ -173,3 +173,21 @@ def test_members_spanning_several_rows_match_their_scalar_run():
         agent, scalar = _scalar_on_se(cfg, spec.seed, params[i])
         assert results[i].lengths == scalar.lengths
         assert _max_diff(agent.q, q.member_module(i, cfg)) < ATOL
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "leaky_relu"])
+def test_activating_only_the_members_own_units_gives_the_same_bits(activation, monkeypatch):
+    from benchmark.agents import lockstep
+
+    monkeypatch.setattr(lockstep, "ACTIVATION_CALL_NS", 0.0)  # take the ragged path wherever a unit is padded
+    shapes = [(5, 1, 32), (12, 2, 70), (30, 1, 16), (30, 2, 150)]  # hidden size, layers, batch (rows: 2 for 150)
+    specs = [AgentSpec(DDQNConfig(hidden_size=h, hidden_layers=n, batch_size=b, activation=activation,
+                                  max_episodes=2, init_episodes=1), 10 + i) for i, (h, n, b) in enumerate(shapes)]
+    params = torch.stack([initial_se_parameters(TASK, SEConfig(), s) for s in range(len(specs))])
+    runs = []
+    for ragged in (False, True):
+        monkeypatch.setattr(lockstep.BatchedMLP, "ragged_activation", ragged)
+        runs.append(train_batched(TASK, BatchedSE(TASK, SEConfig(), params.clone()), specs, solved=None))
+    (plain, q_plain), (ragged, q_ragged) = runs
+    assert [r.returns for r in plain] == [r.returns for r in ragged] and plain[0].steps > 0
+    assert torch.equal(q_plain.theta, q_ragged.theta)

@@ -72,6 +72,9 @@ class BatchedMLP:
     start at zero; `load_member` writes a scalar network's parameters into a row.
     """
 
+    ragged_activation = True
+    """Skip padded units in the activation where cheaper (the same bits either way; False for benchmarks)."""
+
     def __init__(self, in_dim: int, out_dim: int, configs: list, dueling: bool = False):
         first = configs[0]
         if any(c.activation != first.activation for c in configs):
@@ -95,14 +98,25 @@ class BatchedMLP:
         self.layer_on = [(layers_t > i)[:, None, None] for i in range(self.layers)]  # gate of hidden layer i
         self._all_layer_on = self.layer_on
         self.all_layers = bool((layers_t == self.layers).all())
+        # units of hidden layer i that are a member's own (the rest, and every unit of a layer it lacks, is padding)
+        self.units = np.array([[c.hidden_size if c.hidden_layers > i else 0 for i in range(self.layers)]
+                               for c in configs], dtype=np.int64).reshape(self.m, self.layers)
+        self._all_units = self.units
+        self.activation_inplace = ACTIVATION_INPLACE[first.activation]
+        self._activation_ns = ACTIVATION_NS_PER_UNIT[first.activation]
+        self._runs_cache: list[tuple[object, list]] = []
 
     def select(self, rows: torch.Tensor) -> None:
         """Keep the per-member gates of `rows` (weights are passed to forward by the caller)."""
         self.layer_on = [g[rows] for g in self.layer_on]
+        self.units = self.units[rows.numpy()]
+        self._runs_cache = []
 
     def select_all(self, m: int) -> None:
         """Restore the gates of all m members (after training compacted them)."""
         self.layer_on = self._all_layer_on
+        self.units = self._all_units
+        self._runs_cache = []
         assert self.layer_on[0].shape[0] == m
 
     def views(self, theta: torch.Tensor) -> list[torch.Tensor]:
@@ -140,6 +154,36 @@ class BatchedMLP:
             return self.layer_on
         return [g[rows] if isinstance(rows, slice) else g.index_select(0, rows) for g in self.layer_on]
 
+    def _unit_runs(self, rows: slice | torch.Tensor | None) -> list[list[tuple[int, int, int]]]:
+        """Per hidden layer, runs (first row, end row, units) of consecutive rows with the same number of own units
+        (rows of one member are consecutive), for the rows of a forward pass; cached by the identity of `rows`."""
+        for cached, runs in self._runs_cache:
+            if cached is rows or (isinstance(rows, slice) and isinstance(cached, slice) and cached == rows):
+                return runs
+        units = self.units if rows is None else self.units[rows if isinstance(rows, slice) else rows.numpy()]
+        runs = []
+        for layer in range(self.layers):
+            u = units[:, layer]
+            starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
+            ends = np.r_[starts[1:], len(u)]
+            runs.append([(int(a), int(b), int(u[a])) for a, b in zip(starts, ends)])
+        self._runs_cache = [(rows, runs)] + self._runs_cache[:3]
+        return runs
+
+    def _activate(self, z: torch.Tensor, layer: int, rows: slice | torch.Tensor | None) -> torch.Tensor:
+        """The activation of pre-activations z [R, hidden, N], computed on the rows' own units only where that is
+        cheaper: a padded unit's pre-activation is exactly 0 (zero weights and bias) and act(0) = 0, and each
+        element's activation does not depend on what else is computed with it, so the result is the same bits."""
+        runs = self._unit_runs(rows)[layer]
+        padded = sum((b - a) * (self.hidden - u) for a, b, u in runs) * z.shape[2]
+        calls = sum(1 for _, _, u in runs if u)
+        if not self.ragged_activation or padded * self._activation_ns <= calls * ACTIVATION_CALL_NS:
+            return self.activation(z)
+        for a, b, u in runs:
+            if u:
+                self.activation_inplace(z[a:b, :u])
+        return z
+
     def forward(self, theta: torch.Tensor, x: torch.Tensor, cache: list | None = None,
                 rows: slice | torch.Tensor | None = None) -> torch.Tensor:
         """Outputs [M, out, N] (feature-major) of inputs x [M, N, in]; `rows`: theta holds these rows (a slice, or
@@ -154,7 +198,7 @@ class BatchedMLP:
         a = x.transpose(1, 2)
         for layer in range(self.layers):
             w, b = v[2 * layer], v[2 * layer + 1]
-            h = self.activation(torch.baddbmm(b[:, :, None], w, a))
+            h = self._activate(torch.baddbmm(b[:, :, None], w, a), layer, rows)
             if cache is not None:
                 cache.append((a, h))
             a = h if layer == 0 or self.all_layers else torch.where(gates[layer], h, a)
@@ -220,6 +264,19 @@ ACTIVATION_BACKWARD = {
     "leaky_relu": lambda d_h, h: torch.ops.aten.leaky_relu_backward(d_h, h, 0.01, True),
 }
 """Activation name -> (gradient w.r.t. output, output) -> gradient w.r.t. input (torch's fused kernels)."""
+
+ACTIVATION_INPLACE = {
+    "tanh": torch.Tensor.tanh_,
+    "relu": torch.Tensor.relu_,
+    "leaky_relu": torch.nn.functional.leaky_relu_,
+}
+"""Activation name -> in-place function (the same values as ACTIVATION_FNS)."""
+
+ACTIVATION_NS_PER_UNIT = {"tanh": 3.0, "relu": 0.15, "leaky_relu": 0.15}
+ACTIVATION_CALL_NS = 4500.0
+"""Measured cost of an activation per element and of one more in-place call on a slice (torch 2.13 CPU, one
+thread): BatchedMLP skips padded units where the elements saved cost more than the calls it takes
+(`python bench/activation_cost.py`)."""
 
 
 class BatchedAdam:
