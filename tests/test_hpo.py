@@ -404,7 +404,7 @@ def test_budgets_are_robust_to_float_error():
     assert compat.budgets(5, 45, 3) == [5.0, 15.0, 45.0]
     assert compat.budgets(1, 2, 2) == [1.0, 2.0]
     assert compat.budgets(3, 3, 3) == [3.0]
-    assert -int(np.log(0.01 / 466.56) / np.log(6)) + 1 == 6  # hpbandster's count, one short
+    # hpbandster counts -int(log(0.01/466.56)/log(6))+1, which is 6 or 7 depending on the platform's libm
     assert len(compat.budgets(0.01, 466.56, 6)) == 7 and compat.budgets(0.01, 466.56, 6)[0] == 0.01
     with pytest.raises(ConfigError, match="eta=1"):
         compat.budgets(1, 9, 1)
