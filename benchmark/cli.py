@@ -123,13 +123,15 @@ def _add_transfer(sub) -> None:
     p.add_argument("--engine", choices=["batched", "scalar"], default="batched")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out; finished cells are kept; a larger --num-envs grows the "
-                        "table as SE sets grow (the recorded SEs must stay the first ones)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out; finished cells are kept; a larger --num-envs grows the table as "
+                        "SE sets grow (the recorded SEs keep their env indices; SEs new to a set follow in name order)")
     p.add_argument("--reuse-cells", type=Path, nargs="+", default=[], metavar="DIR",
                    help="earlier transfer --out folders: copy each cell --out lacks from the first DIR whose run had "
                         "the same task, seed, agents-per-env, episodes, max-episodes, agent HP mode, engine and "
                         "sebench version and, for an SE setting, the same SE (weights sha256) at that env index "
-                        "(extend a table to more envs or agent kinds without recomputing)")
+                        "(extend a table to more envs or agent kinds without recomputing); a set's SEs take the env "
+                        "indices the first DIR that ran the setting gave them")
     p.add_argument("--scheduler", help="dask.distributed scheduler address (tcp://HOST:PORT); default: local processes")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_transfer)
@@ -143,7 +145,8 @@ def _cmd_transfer(args) -> int:
                             num_envs=args.num_envs, agents_per_env=args.agents_per_env, episodes=args.episodes,
                             vary_hp=not args.fixed_agent_hp, max_episodes=args.max_episodes, seed=args.seed,
                             engine=args.engine)
-    settings = make_settings(config, args.ses, include_real=not args.no_real)
+    earlier_runs = ([args.out] if args.resume else []) + list(args.reuse_cells or [])
+    settings = make_settings(config, args.ses, include_real=not args.no_real, order_from=earlier_runs)
     run_protocol(config, settings, args.out, workers=args.workers, resume=args.resume, progress=not args.quiet,
                  scheduler=args.scheduler, reuse_from=args.reuse_cells)
     paths = analyze_protocol(args.out)

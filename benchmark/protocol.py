@@ -114,26 +114,51 @@ def cell_specs(config: ProtocolConfig, agent: str, env_index: int) -> list[Agent
     return [AgentSpec(c, s) for c, s in zip(configs, seeds)]
 
 
-def make_settings(config: ProtocolConfig, se_sets: list[Path | str], include_real: bool = True) -> list[Setting]:
-    """The real setting plus one per SE set; a set is DIR or LABEL=DIR (default label from its metadata)."""
+def make_settings(config: ProtocolConfig, se_sets: list[Path | str], include_real: bool = True,
+                  order_from: list[Path] = ()) -> list[Setting]:
+    """The real setting plus one per SE set; a set is DIR or LABEL=DIR (default label from its metadata).
+
+    A set's SEs take env indices in name order, except that SEs an earlier run in `order_from` (transfer folders,
+    the first that ran the setting) gave env indices keep them: a set that grows while its table is computed
+    (seeds finishing out of order) appends its new SEs, so every finished cell stays valid.
+    """
     if not include_real and not se_sets:
         raise ConfigError("--no-real needs at least one SE set in --ses (otherwise there is nothing to run)")
     settings = [Setting(REAL)] if include_real else []
     for entry in se_sets:
         label, _, folder = str(entry).rpartition("=") if "=" in str(entry) else ("", "", str(entry))
         ses = find_ses(Path(folder))
+        label = label or set_label(io.read_json(ses[0] / io.SE_META))
+        ses = _in_recorded_order(ses, recorded_ses(order_from, label))
         if len(ses) < config.num_envs:
             raise ConfigError(f"num_envs={config.num_envs} needs {config.num_envs} SEs per set, but {folder} holds "
                               f"{len(ses)}; lower --num-envs or learn more SEs (sebench train-ses)")
-        metas = [io.read_json(p / io.SE_META) for p in ses[:config.num_envs]]
-        for p, meta in zip(ses, metas):
-            if meta.get("task") != config.task:
-                raise ConfigError(f"SE {p} was learned for task {meta.get('task')!r}, not {config.task!r}")
-        settings.append(Setting(label or set_label(metas[0]), tuple(ses[:config.num_envs])))
+        for p in ses[:config.num_envs]:
+            task = io.read_json(p / io.SE_META).get("task")
+            if task != config.task:
+                raise ConfigError(f"SE {p} was learned for task {task!r}, not {config.task!r}")
+        settings.append(Setting(label, tuple(ses[:config.num_envs])))
     names = [s.name for s in settings]
     if len(set(names)) != len(names):
         raise ConfigError(f"two settings share a name ({names}); name them as --ses LABEL=DIR")
     return settings
+
+
+def recorded_ses(folders: list[Path], setting: str) -> list[str]:
+    """The SE folder names, by env index, of `setting` in the first transfer folder of `folders` that ran it."""
+    for folder in map(Path, folders):
+        meta_path = folder / PROTOCOL_META
+        recorded = io.read_json(meta_path).get("settings", {}).get(setting) if meta_path.is_file() else None
+        if recorded:
+            return [Path(p).name for p in recorded]
+    return []
+
+
+def _in_recorded_order(ses: list[Path], recorded: list[str]) -> list[Path]:
+    """`ses` with those named in `recorded` first, in that order (as far as the set still holds them)."""
+    by_name = {p.name: p for p in ses}
+    first = [by_name[name] for name in recorded if name in by_name]
+    return first + [p for p in ses if p not in first]
 
 
 def _cell_path(out: Path, setting: str, agent: str, env_index: int) -> Path:

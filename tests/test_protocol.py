@@ -141,6 +141,25 @@ def test_resume_grows_num_envs_to_the_table_of_one_run(tmp_path, tiny_run, se_se
         _run(grown, other, resume=True)
 
 
+def test_a_set_that_grows_out_of_seed_order_keeps_the_env_indices_of_its_finished_cells(tmp_path, se_set):
+    growing = tmp_path / "growing"
+    shutil.copytree(se_set, growing)
+    (growing / "se_000" / io.SE_META).rename(tmp_path / "se_000.json")  # seed 1 finished first
+    one_env = ProtocolConfig(**{**TINY.to_dict(), "num_envs": 1, "agents": ("ddqn",)})
+    two_envs = ProtocolConfig(**{**one_env.to_dict(), "num_envs": 2, "agents": ("ddqn",)})
+    _run(tmp_path / "t", growing, config=one_env)
+    cell = tmp_path / "t" / CELLS / "se_fixed_hp__ddqn__000.json"
+    first = cell.read_bytes()
+    (tmp_path / "se_000.json").rename(growing / "se_000" / io.SE_META)
+    assert [p.name for p in make_settings(two_envs, [growing])[1].ses] == ["se_000", "se_001"]
+    settings = make_settings(two_envs, [growing], order_from=[tmp_path / "t"])
+    assert [p.name for p in settings[1].ses] == ["se_001", "se_000"]
+    run_protocol(two_envs, settings, tmp_path / "t", workers=1, progress=False, resume=True)
+    assert cell.read_bytes() == first and (cell.parent / "se_fixed_hp__ddqn__001.json").exists()
+    with pytest.raises(ConfigError, match="SE 0 of setting 'se_fixed_hp' is .*se_000"):
+        _run(tmp_path / "t", growing, config=two_envs, resume=True)  # without the recorded order
+
+
 def test_resuming_on_a_dask_cluster_gives_the_serial_table(tmp_path, tiny_run, se_set):
     distributed = pytest.importorskip("distributed")
     partial = _without_some_cells(tmp_path, tiny_run, "dask")
