@@ -118,7 +118,20 @@ def package_versions() -> dict[str, str]:
 
     from benchmark import __version__
     return {"sebench": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "gymnasium": gymnasium.__version__, "numpy": np.__version__, "ConfigSpace": ConfigSpace.__version__}
+            "gymnasium": gymnasium.__version__, "numpy": np.__version__, "ConfigSpace": ConfigSpace.__version__,
+            **host_description()}
+
+
+def host_description() -> dict[str, str]:
+    """The CPU model and the SIMD path torch's CPU kernels take on it. Same seed, same floats holds on one host;
+    another CPU (AVX2 vs AVX512 kernels) can round differently, and an agent's trajectory amplifies that."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return {"cpu": model, "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def _json_default(obj):

@@ -250,16 +250,20 @@ def _varied_fields(agent: str) -> list[str]:
 
 def _write_or_check_meta(out: Path, config: ProtocolConfig, settings: list[Setting], resume: bool) -> None:
     """Record the protocol in OUT, or on --resume check it against the recorded one. A resumed run may grow
-    num_envs (cells do not depend on it): the recorded SEs must then be the first of the new ones."""
+    num_envs (cells do not depend on it): the recorded SEs must then be the first of the new ones. `hosts` lists
+    every CPU the run computed on (cells from different CPUs may differ in float rounding)."""
+    host = io.host_description()
     meta = {"config": config.to_dict(), "task_solved": get_task(config.task).solved,
             "settings": {s.name: [str(p) for p in s.ses] for s in settings}, "versions": io.package_versions(),
-            "cell_numerics": CELL_NUMERICS}
+            "cell_numerics": CELL_NUMERICS, "hosts": [host]}
     path = out / PROTOCOL_META
     if resume and path.exists():
         stored = io.read_json(path)
         _check_resumable(out, stored, meta, settings)
-        if stored["config"]["num_envs"] != config.num_envs:
-            io.write_json(path, {**stored, "config": meta["config"], "settings": meta["settings"]})
+        hosts = stored.get("hosts", [])
+        if stored["config"]["num_envs"] != config.num_envs or host not in hosts:
+            io.write_json(path, {**stored, "config": meta["config"], "settings": meta["settings"],
+                                 "hosts": hosts + [host] * (host not in hosts)})
         return
     io.write_json(path, meta)
 

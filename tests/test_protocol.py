@@ -111,7 +111,10 @@ def test_analysis_writes_every_table_and_figure_from_the_output_folder_alone(tmp
 
 def test_interrupted_run_resumes_to_the_same_table(tmp_path, tiny_run, se_set):
     partial = _without_some_cells(tmp_path, tiny_run, "partial")
+    other_host = {"cpu": "another CPU", "torch_cpu_capability": "DEFAULT"}
+    io.write_json(partial / PROTOCOL_META, {**io.read_json(partial / PROTOCOL_META), "hosts": [other_host]})
     _same_table(tiny_run[1], _run(partial, se_set, resume=True))
+    assert io.read_json(partial / PROTOCOL_META)["hosts"] == [other_host, io.host_description()]
     with pytest.raises(ConfigError, match="another configuration"):
         _run(partial, se_set, config=ProtocolConfig(**{**TINY.to_dict(), "episodes": 3, "agents": TINY.agents}),
              resume=True)
