@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from benchmark import io  # noqa: E402
-from benchmark.protocol import AGENTS_TABLE, PROTOCOL_META, REAL, collect  # noqa: E402
+from benchmark.protocol import AGENTS_TABLE, GIVEN_UP_RUNS, PROTOCOL_META, REAL, collect  # noqa: E402
 
 SUMMARY_COLUMNS = ["agent", "setting", "agents", "test_return_mean", "test_return_std", "train_steps_mean",
                    "train_episodes_mean", "steps_change_vs_real_pct", "solved_share"]
@@ -118,7 +118,7 @@ def analyze_protocol(run: Path, out: Path | None = None) -> list[Path]:
     written += _bars(frame, out)
     histories = _histories(run)
     if not histories.empty:
-        written += _nes_curves(histories, meta, out)
+        written += _nes_curves(histories[~histories.given_up], meta, out)
         written += _success_rate(histories, meta, out)
     written += _transition_histograms(run, meta, out)
     return written
@@ -174,10 +174,13 @@ def _bars(frame, out) -> list[Path]:
 
 
 def _histories(run: Path) -> pd.DataFrame:
+    """The NES histories of the SEs a run used and (given_up: True) of the runs given up on the way to them."""
     frames = []
-    for path in sorted((run / "ses").glob("*/*/" + io.HISTORY)):
-        h = pd.read_csv(path)[["iteration", "centre_score", "mean_member_score"]]
-        frames.append(h.assign(setting=path.parent.parent.name, se_id=path.parent.name))
+    for pattern, given_up in (("*/*/", False), (f"*/{GIVEN_UP_RUNS}/*/", True)):
+        for path in sorted((run / "ses").glob(pattern + io.HISTORY)):
+            setting = path.parents[2 if given_up else 1].name
+            h = pd.read_csv(path)[["iteration", "centre_score", "mean_member_score"]]
+            frames.append(h.assign(setting=setting, se_id=path.parent.name, given_up=given_up))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -208,14 +211,18 @@ def _nes_curves(histories, meta, out) -> list[Path]:
 
 
 def _success_rate(histories, meta, out) -> list[Path]:
-    """Share of a setting's SE runs whose centre has solved the task by each iteration."""
+    """Share of a setting's SE runs whose centre has solved the task by each iteration; the runs given up on the
+    way to the setting's SEs count as runs that never solved."""
     rows = []
     last = int(histories.iteration.max())
-    for (setting, se_id), h in histories.groupby(["setting", "se_id"]):
-        solved_at = h.iteration[h.centre_score >= meta["task_solved"]]
-        first = int(solved_at.min()) if len(solved_at) else None
-        rows += [{"setting": setting, "se_id": se_id, "iteration": i, "solved": first is not None and i >= first}
-                 for i in range(last + 1)]
+    for setting, runs in histories.groupby("setting"):
+        given_up = runs[runs.given_up].se_id.nunique()
+        label = f"{setting} ({runs.se_id.nunique()} runs, {given_up} given up)"
+        for se_id, h in runs.groupby("se_id"):
+            solved_at = h.iteration[h.centre_score >= meta["task_solved"]]
+            first = int(solved_at.min()) if len(solved_at) else None
+            rows += [{"setting": label, "iteration": i, "solved": first is not None and i >= first}
+                     for i in range(last + 1)]
     data = pd.DataFrame(rows).groupby(["setting", "iteration"], as_index=False).solved.mean()
     fig, ax = plt.subplots(figsize=(7, 3.6))
     sns.lineplot(data=data, x="iteration", y="solved", hue="setting", drawstyle="steps-post", ax=ax)

@@ -33,12 +33,13 @@ from benchmark.envs.tasks import get_task
 from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.nets import flat_parameters
 from benchmark.parallel import default_workers, executor_scope
-from benchmark.se_sets import find_ses, set_label
+from benchmark.se_sets import find_ses, given_up_runs, set_label
 
 REAL = "real"
 PROTOCOL_META = "protocol.json"
 CELLS = "cells"
 AGENTS_TABLE = "agents.csv"
+GIVEN_UP_RUNS = "given_up"  # OUT/ses/SETTING/given_up/: histories of the runs given up on the way to its SEs
 RETURNS_TABLE = "test_returns.csv"
 FAILURES = "failures.json"
 CELL_FIELDS = ("task", "seed", "agents_per_env", "episodes", "max_episodes", "vary_hp", "engine")
@@ -294,10 +295,13 @@ def _check_resumable(out: Path, stored: dict, meta: dict, settings: list[Setting
 
 
 def _copy_ses(out: Path, settings: list[Setting]) -> None:
-    """Keep a copy of every SE used (weights, metadata, NES history: kilobytes) so analysis needs only OUT."""
+    """Keep a copy of every SE used (weights, metadata, NES history: kilobytes) so analysis needs only OUT, and
+    the histories of the runs given up on the way to them (OUT/ses/SETTING/given_up/)."""
     for setting in settings:
         for folder in setting.ses:
             io.copy_run_files(folder, out / "ses" / setting.name / folder.name)
+        for folder in given_up_runs(setting.ses):
+            io.copy_run_files(folder, out / "ses" / setting.name / GIVEN_UP_RUNS / folder.name)
 
 
 def reuse_cells(out: Path, config: ProtocolConfig, settings: list[Setting], dirs: list[Path]) -> dict[Path, Counter]:

@@ -112,6 +112,18 @@ def find_ses(path: Path) -> list[Path]:
     return found
 
 
+def given_up_runs(ses: list[Path]) -> list[Path]:
+    """The runs given up (`--give-up-after`) on the way to these SEs: per set folder, its given-up seeds below
+    the largest seed among `ses` (a success rate over the SEs alone would count only the runs that solved)."""
+    runs = []
+    for parent in sorted({Path(se).parent for se in ses}):
+        seeds = [io.read_json(se / io.SE_META).get("seed") for se in ses if Path(se).parent == parent]
+        last = max((s for s in seeds if s is not None), default=None)
+        if last is not None:
+            runs += [f.parent for f in sorted(parent.glob(f"se_*/{GIVEN_UP}")) if io.read_json(f)["seed"] < last]
+    return runs
+
+
 def set_label(meta: dict) -> str:
     """A setting name from an SE's metadata: supervised, se_varied_hp or se_fixed_hp."""
     if meta.get("kind") == "supervised_model":

@@ -11,7 +11,7 @@ from benchmark.envs.tasks import random_policy_return
 from benchmark.errors import ConfigError
 from benchmark.nes.strategy import NESConfig
 from benchmark.nes.trainer import GIVEN_UP, GiveUp, RunConfig
-from benchmark.se_sets import SET_META, find_ses, train_ses
+from benchmark.se_sets import SET_META, find_ses, given_up_runs, train_ses
 
 RUN = RunConfig(iterations=3, nes=NESConfig(population=2), test_episodes=2,
                 agent=DDQNConfig(max_episodes=2, batch_size=16, hidden_size=16))
@@ -48,6 +48,25 @@ def test_given_up_seeds_are_recorded_and_the_set_moves_on(tmp_path):
     assert [f.name for f in folders] == ["se_000"] and [f.name for f in find_ses(out)] == ["se_000"]
     assert not (out / "se_000" / GIVEN_UP).exists()
     assert json.loads((out / "se_000" / io.SE_META).read_text())["iterations"] == 3
+
+
+def test_a_transfer_run_keeps_the_runs_given_up_on_the_way_to_its_ses(tmp_path):
+    from analysis.transfer import _histories
+    from benchmark.protocol import ProtocolConfig, _copy_ses, make_settings
+    out = tmp_path / "set"
+    train_ses(RUN, out, count=1, workers=1, progress=False, give_up=GiveUp(1, below=1e9), max_seeds=1)
+    train_ses(RUN, out, count=2, seed_start=1, workers=1, progress=False)  # seeds 1, 2 finish; 0 stays given up
+    ses = find_ses(out)
+    assert [p.name for p in ses] == ["se_001", "se_002"]
+    assert given_up_runs(ses) == [out / "se_000"] and given_up_runs(ses[:1]) == [out / "se_000"]
+    (out / "se_003").mkdir()
+    io.write_json(out / "se_003" / GIVEN_UP, {"seed": 3})  # given up after the last SE used: not on the way
+    assert given_up_runs(ses) == [out / "se_000"]
+    config = ProtocolConfig(agents=("ddqn",), num_envs=2, agents_per_env=1, episodes=1)
+    _copy_ses(tmp_path / "transfer", make_settings(config, [out], include_real=False))
+    histories = _histories(tmp_path / "transfer")
+    assert set(histories[histories.given_up].se_id) == {"se_000"}
+    assert set(histories[~histories.given_up].se_id) == {"se_001", "se_002"}
 
 
 def test_a_rule_that_never_applies_changes_nothing(tmp_path):
