@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from analysis.figures import save_figure  # noqa: E402
 from benchmark import io  # noqa: E402
 
 
@@ -34,14 +35,7 @@ def plot_runs(run_dirs: list[Path], out: Path) -> list[Path]:
         ax.axhline(threshold, color="grey", linestyle=":", label=f"solved ({threshold:g})")
     ax.set(xlabel="NES iteration", ylabel="real-task test return",
            title="SE training: centre (solid), member mean (dashed), members (dots)")
-    fig.tight_layout()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "nes_curves.png", out / "nes_curves.pdf"]
-    for path in paths:
-        io.atomic_write(path, lambda p, fmt=path.suffix[1:]: fig.savefig(p, format=fmt, dpi=120))
-    plt.close(fig)
-    return paths
+    return save_figure(fig, out, "nes_curves")
 
 
 def _threshold(run: Path) -> float | None:

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from analysis.figures import save_figure  # noqa: E402
 from benchmark import io  # noqa: E402
 from benchmark.proxy_study import PROXIES, STUDY_META, ProxyStudyConfig, study_summary  # noqa: E402
 
@@ -55,9 +56,4 @@ def analyze_proxy_study(run: Path, out: Path | None = None) -> list[Path]:
         ax.set(xlabel=f"proxy score ({LABELS[proxy]})", ylabel="real score (trained and tested on the real task)",
                title=f"Spearman {row.spearman:.2f}, Kendall {row.kendall:.2f}")
         ax.legend(loc="lower right")
-    fig.tight_layout()
-    paths = [out / "proxy_scatter.png", out / "proxy_scatter.pdf"]
-    for path in paths:
-        io.atomic_write(path, lambda p, fmt=path.suffix[1:]: fig.savefig(p, format=fmt, dpi=120))
-    plt.close(fig)
-    return [out / "proxy_summary.csv", out / "proxy_summary.md", *paths]
+    return [out / "proxy_summary.csv", out / "proxy_summary.md", *save_figure(fig, out, "proxy_scatter")]

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from analysis.figures import save_figure  # noqa: E402
 from benchmark import io  # noqa: E402
 from benchmark.errors import ConfigError  # noqa: E402
 from benchmark.proxy_hpo import INCUMBENTS, RUN_META, SUMMARY  # noqa: E402
@@ -77,9 +78,4 @@ def analyze_proxy_hpo(runs: list[Path], out: Path) -> list[Path]:
     ax.set(xlabel="wall time of the HPO run (s)", ylabel="incumbent's real-task score (mean test return)",
            title="HPO on the proxy: incumbent quality over wall time")
     ax.legend(loc="lower right", fontsize="small")
-    fig.tight_layout()
-    paths = [out / "proxy_hpo_incumbents.png", out / "proxy_hpo_incumbents.pdf"]
-    for path in paths:
-        io.atomic_write(path, lambda p, fmt=path.suffix[1:]: fig.savefig(p, format=fmt, dpi=120))
-    plt.close(fig)
-    return [out / "proxy_hpo_summary.csv", out / "proxy_hpo_summary.md", *paths]
+    return [out / "proxy_hpo_summary.csv", out / "proxy_hpo_summary.md", *save_figure(fig, out, "proxy_hpo_incumbents")]

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from analysis.transfer import _save  # noqa: E402
+from analysis.figures import save_figure, seeded_jitter  # noqa: E402
 from benchmark import io  # noqa: E402
 from benchmark.rn.evaluate import AGENTS_TABLE, CELLS, CURVES_TABLE, EVAL_META, collect  # noqa: E402
 from benchmark.rn.inner import ICM, REAL  # noqa: E402
@@ -117,7 +117,7 @@ def _curves(curves: pd.DataFrame, meta: dict, out: Path) -> list[Path]:
         ax.set(title=agent, xlabel="training episode", ylim=(min(low, meta["task_solved"]) - 5, top + 0.05 * abs(top)),
                ylabel=f"real return, mean of last {window} episodes")
     fig.suptitle("training curves per reward (median over agents, 25-75% band); dotted: solved threshold")
-    return _save(fig, out, "rn_training_curves")
+    return save_figure(fig, out, "rn_training_curves")
 
 
 def _steps(frame: pd.DataFrame, out: Path) -> list[Path]:
@@ -130,13 +130,14 @@ def _steps(frame: pd.DataFrame, out: Path) -> list[Path]:
         solved = g[g.solved]
         sns.boxplot(data=solved, x="setting", y="steps_to_solve", order=order, color="lightsteelblue", ax=ax,
                     showfliers=False)
-        sns.stripplot(data=solved, x="setting", y="steps_to_solve", order=order, color="black", size=3, ax=ax)
+        with seeded_jitter():
+            sns.stripplot(data=solved, x="setting", y="steps_to_solve", order=order, color="black", size=3, ax=ax)
         counts = g.groupby("setting").solved.agg(["sum", "count"])
         ax.set_xticks(range(len(order)))
         ax.set_xticklabels([f"{s}\n{int(counts.loc[s, 'sum'])}/{int(counts.loc[s, 'count'])} solved"
                             if s in counts.index else s for s in order], rotation=20, fontsize=8)
         ax.set(title=agent, xlabel="", ylabel="real training steps to solve", ylim=(0, None))
-    return _save(fig, out, "rn_steps_to_solve")
+    return save_figure(fig, out, "rn_steps_to_solve")
 
 
 def _histories(run: Path) -> pd.DataFrame:
@@ -162,4 +163,4 @@ def _nes_curves(histories: pd.DataFrame, meta: dict, out: Path) -> list[Path]:
         ax.set(title=setting, xlabel="NES iteration", ylabel="fitness (-steps to solve)")
         ax.legend(fontsize=7)
     fig.suptitle("RN training: fitness = -(real steps to solve); unsolved agents score below -2 x budget")
-    return _save(fig, out, "rn_nes_curves")
+    return save_figure(fig, out, "rn_nes_curves")

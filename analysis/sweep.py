@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from analysis.figures import save_figure, seeded_jitter  # noqa: E402
 from benchmark import io  # noqa: E402
 from benchmark.errors import ConfigError  # noqa: E402
 
@@ -114,14 +115,6 @@ def _markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _save(fig, out: Path, stem: str) -> list[Path]:
-    paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
-    for path in paths:
-        io.atomic_write(path, lambda p, fmt=path.suffix[1:]: fig.savefig(p, format=fmt, dpi=120))
-    plt.close(fig)
-    return paths
-
-
 def analyze_sweep(path: Path, out: Path) -> list[Path]:
     """Tables and figures of the sweep in `path`, written to `out`; returns the files written."""
     path, out = Path(path), Path(out)
@@ -161,15 +154,14 @@ def analyze_sweep(path: Path, out: Path) -> list[Path]:
         traj = traj.assign(budget=traj.budget.map(lambda b: f"{b:g}"))
         sns.lineplot(data=traj, x="time_s", y="best_loss", hue="budget", drawstyle="steps-post", marker="o", ax=ax)
     ax.set(xlabel="sweep wall time (s)", ylabel="best loss so far", title="Incumbent loss over time, per budget")
-    fig.tight_layout()
-    written += _save(fig, out, "sweep_incumbent_trajectory")
+    written += save_figure(fig, out, "sweep_incumbent_trajectory")
 
     fig, ax = plt.subplots(figsize=(7, 4))
     done = runs[~runs.failed].assign(budget=lambda f: f.budget.map(lambda b: f"{b:g}"))
     if not done.empty:
-        sns.stripplot(data=done, x="budget", y="loss", hue="solved", ax=ax, jitter=0.2, size=6)
+        with seeded_jitter():
+            sns.stripplot(data=done, x="budget", y="loss", hue="solved", ax=ax, jitter=0.2, size=6)
     ax.set(xlabel="budget (NES iterations)", ylabel="loss",
            title=f"Losses per budget ({int(runs.failed.sum())} failed jobs not shown)")
-    fig.tight_layout()
-    written += _save(fig, out, "sweep_losses_per_budget")
+    written += save_figure(fig, out, "sweep_losses_per_budget")
     return written

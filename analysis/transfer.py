@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from analysis.figures import save_figure, seeded_jitter  # noqa: E402
 from benchmark import io  # noqa: E402
 from benchmark.protocol import AGENTS_TABLE, GIVEN_UP_RUNS, PROTOCOL_META, REAL, collect  # noqa: E402
 
@@ -124,15 +125,6 @@ def analyze_protocol(run: Path, out: Path | None = None) -> list[Path]:
     return written
 
 
-def _save(fig, out: Path, stem: str) -> list[Path]:
-    paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
-    fig.tight_layout()
-    for path in paths:
-        io.atomic_write(path, lambda p, fmt=path.suffix[1:]: fig.savefig(p, format=fmt, dpi=120))
-    plt.close(fig)
-    return paths
-
-
 def _densities(frame, meta, out) -> list[Path]:
     agents = list(dict.fromkeys(frame.agent))
     fig, axes = plt.subplots(1, len(agents), figsize=(4.5 * len(agents), 3.6), squeeze=False)
@@ -142,7 +134,7 @@ def _densities(frame, meta, out) -> list[Path]:
                      bins=20, ax=ax)
         ax.axvline(meta["task_solved"], color="grey", linestyle=":")
         ax.set(title=agent, xlabel="mean test return per agent (real task)")
-    return _save(fig, out, "test_return_density")
+    return save_figure(fig, out, "test_return_density")
 
 
 def _per_env_returns(frame, meta, out) -> list[Path]:
@@ -154,14 +146,16 @@ def _per_env_returns(frame, meta, out) -> list[Path]:
     for ax, agent in zip(axes[:, 0], agents):
         g = frame[frame.agent == agent]
         sns.barplot(data=g, x="env_index", y="test_mean", hue="setting", errorbar=None, alpha=0.35, ax=ax)
-        sns.stripplot(data=g, x="env_index", y="test_mean", hue="setting", dodge=True, size=3, legend=False, ax=ax)
+        with seeded_jitter():
+            sns.stripplot(data=g, x="env_index", y="test_mean", hue="setting", dodge=True, size=3, legend=False,
+                          ax=ax)
         ax.axhline(meta["task_solved"], color="grey", linestyle=":")
         ax.set(title=agent, xlabel="environment (SE index or real-task seed)", ylabel="mean test return")
         if ax is axes[0, 0]:
             sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), title="setting")
         else:
             ax.get_legend().remove()
-    return _save(fig, out, "per_env_returns")
+    return save_figure(fig, out, "per_env_returns")
 
 
 def _bars(frame, out) -> list[Path]:
@@ -170,7 +164,7 @@ def _bars(frame, out) -> list[Path]:
                                                                             "training episodes")):
         sns.barplot(data=frame, x="agent", y=column, hue="setting", errorbar="sd", ax=ax)
         ax.set(ylabel=f"{label} (mean ± sd)", xlabel="")
-    return _save(fig, out, "train_steps_episodes")
+    return save_figure(fig, out, "train_steps_episodes")
 
 
 def _histories(run: Path) -> pd.DataFrame:
@@ -207,7 +201,7 @@ def _nes_curves(histories, meta, out) -> list[Path]:
         ax.axhline(meta["task_solved"], color="grey", linestyle=":")
         ax.set(xlabel="NES iteration", ylabel=f"{label}, real-task return", title=label)
     fig.suptitle("SE runs: each run (thin) and the mean over runs (thick; a finished run held at its last value)")
-    return _save(fig, out, "nes_curves")
+    return save_figure(fig, out, "nes_curves")
 
 
 def _success_rate(histories, meta, out) -> list[Path]:
@@ -227,7 +221,7 @@ def _success_rate(histories, meta, out) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     sns.lineplot(data=data, x="iteration", y="solved", hue="setting", drawstyle="steps-post", ax=ax)
     ax.set(xlabel="NES iteration", ylabel="share of SE runs solved", ylim=(-0.02, 1.02))
-    return _save(fig, out, "success_rate")
+    return save_figure(fig, out, "success_rate")
 
 
 def _transition_histograms(run: Path, meta, out, episodes: int = 10) -> list[Path]:
@@ -249,5 +243,5 @@ def _transition_histograms(run: Path, meta, out, episodes: int = 10) -> list[Pat
             sns.histplot(data=clipped, x=column, hue="source", stat="density", common_norm=False, element="step",
                          bins=40, ax=ax, legend=ax is axes[0][-1])
         fig.suptitle(f"{setting_dir.name}: transitions of the real task, SE rollouts, SE on real inputs")
-        written += _save(fig, out, f"transitions_{setting_dir.name}")
+        written += save_figure(fig, out, f"transitions_{setting_dir.name}")
     return written
