@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -405,10 +406,41 @@ def _terminate(signum, frame):
     raise Terminated
 
 
+@contextlib.contextmanager
+def stop_signals():
+    """SIGTERM raises `Terminated` as Ctrl-C raises KeyboardInterrupt, and neither is lost (main thread only).
+
+    An interrupt whose exception lands where Python cannot propagate it (an at-fork callback such as logging's
+    lock release after a fork, a `__del__`) is only reported to `sys.unraisablehook`, and the run would go on:
+    the hook has the signal sent again a moment later, once the callback has returned (a handler run inside
+    the hook would be lost the same way)."""
+    if threading.current_thread() is not threading.main_thread():  # where signal handlers can be set
+        yield
+        return
+    previous, previous_hook = signal.signal(signal.SIGTERM, _terminate), sys.unraisablehook
+
+    def redeliver_lost_stop(unraisable) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            sig = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+            threading.Timer(0.01, signal.pthread_kill, (threading.main_thread().ident, sig)).start()
+        else:
+            previous_hook(unraisable)
+
+    sys.unraisablehook = redeliver_lost_stop
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    in_main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers can be set
-    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    with stop_signals():
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         return args.func(args)
     except ConfigError as err:
@@ -422,9 +454,6 @@ def main(argv: list[str] | None = None) -> int:
         how = "stopped (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         print(f"sebench: {how}; the last finished iteration is checkpointed (use --resume)", file=sys.stderr)
         return 128 + (signal.SIGTERM if isinstance(err, Terminated) else signal.SIGINT)
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

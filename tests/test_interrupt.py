@@ -70,3 +70,20 @@ def test_a_killed_worker_is_replaced_and_the_run_learns_the_same_se(tmp_path):
     assert proc.returncode == 0, err
     assert "restarted the worker pool" in err
     assert (tmp_path / "run" / io.SE_WEIGHTS).read_bytes() == (tmp_path / "reference" / io.SE_WEIGHTS).read_bytes()
+
+
+@pytest.mark.parametrize("stop", ["Terminated", "KeyboardInterrupt"])
+def test_an_interrupt_raised_where_python_cannot_propagate_it_is_delivered_again(stop):
+    """As when SIGTERM lands in logging's at-fork lock release (CI saw an `hpo run` go on after its SIGTERM)."""
+    from benchmark import cli
+    exc = cli.Terminated if stop == "Terminated" else KeyboardInterrupt
+
+    class RaisesOnDelete:
+        def __del__(self):
+            raise exc
+
+    with pytest.raises(exc), cli.stop_signals():
+        RaisesOnDelete()  # dropped at once: its exception goes to sys.unraisablehook, not here
+        for _ in range(100):
+            time.sleep(0.01)
+        pytest.fail("the interrupt was lost")
