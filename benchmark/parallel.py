@@ -26,14 +26,25 @@ class SerialExecutor(Executor):
         return future
 
 
+def die_with_parent(sig: int, parent_pid: int | None = None) -> None:
+    """On Linux, have this process sent `sig` when its parent dies (no orphans). Called in the child itself, not
+    in a `preexec_fn` (which runs the parent's at-fork hooks and is unsafe with threads); if `parent_pid` is given
+    and the parent is already gone, `sig` is sent at once."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os.kill(os.getpid(), sig)
+
+
 def _init_worker() -> None:
-    """One torch thread per worker; on Linux the worker is killed when its parent dies (no orphans)."""
+    """One torch thread per worker, killed when its parent dies."""
+    import signal
+
     import torch
     torch.set_num_threads(1)
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    die_with_parent(signal.SIGKILL)
 
 
 class WorkerDied(RuntimeError):

@@ -534,3 +534,30 @@ def test_a_deadline_passing_while_a_config_is_sampled_still_runs_that_config():
     assert logged == [config_id] and config == {"x": 1} and budget == 1.0
     assert sh.get_next_run() is None  # the deadline has passed: no further configuration
     assert logged == [config_id]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux only")
+def test_a_worker_ends_when_the_process_that_started_it_is_killed(tmp_path):
+    """`hpo run` starts its workers with --parent-pid: a SIGKILLed run leaves no worker behind."""
+    starter = ("import os, subprocess, sys, time\n"
+               "w = subprocess.Popen([sys.executable, '-m', 'benchmark.cli', 'hpo', 'worker', '--run-id', 'x',\n"
+               f"                      '--dir', {str(tmp_path)!r}, '--wait', '300', '--parent-pid', str(os.getpid())])\n"
+               "print(w.pid, flush=True)\n"
+               "time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    time.sleep(5)  # the worker waits for a nameserver that never comes
+    assert _running(worker), "the worker did not start"
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while _running(worker):
+        assert time.monotonic() < deadline, "the worker outlived the process that started it"
+        time.sleep(0.1)
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False

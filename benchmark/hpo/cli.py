@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -56,6 +57,8 @@ def _add_hpo(sub) -> None:
     p.add_argument("--host", help="address to listen on (default: the one that reaches the nameserver)")
     p.add_argument("--timeout", type=float, help="exit after this many idle seconds after a job (default: never)")
     p.add_argument("--wait", type=float, default=60, help="seconds to wait for nameserver.json (default 60)")
+    p.add_argument("--parent-pid", type=int, help="stop (as on SIGTERM) when this parent process ends "
+                   "(Linux; `hpo run` sets it for its workers)")
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=_cmd_worker)
 
@@ -137,6 +140,10 @@ def _cmd_nameserver(args) -> int:
 
 def _cmd_worker(args) -> int:
     from benchmark.hpo.launch import serve_worker
+    from benchmark.parallel import die_with_parent
+
+    if args.parent_pid is not None:
+        die_with_parent(signal.SIGTERM, args.parent_pid)
 
     return _guarded(lambda: serve_worker(args.run_id, args.dir, args.host, args.timeout, args.wait) or 0, args)
 

@@ -318,21 +318,13 @@ def summarize(directory: Path) -> dict:
 
 
 # -- everything on one machine --------------------------------------------------------------------------------
-def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def spawn_worker(run_id: str, directory: Path, index: int, host: str = DEFAULT_HOST) -> subprocess.Popen:
     logs = Path(directory) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / f"worker_{index}.log", "ab") as fh:
         return subprocess.Popen([sys.executable, "-m", "benchmark.cli", "hpo", "worker", "--run-id", run_id,
-                                 "--dir", str(directory), "--host", host],
-                                stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=_die_with_parent)
+                                 "--dir", str(directory), "--host", host, "--parent-pid", str(os.getpid())],
+                                stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
 def stop_processes(procs: list[subprocess.Popen], grace_s: float = 10.0) -> None:
