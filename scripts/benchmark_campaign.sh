@@ -13,8 +13,8 @@ SEBENCH=.venv/bin/sebench
 mkdir -p logs
 
 declare -A RUNS=(
-  [cartpole_varied_set]="$SEBENCH train-ses --task CartPole-v0 --count 10 --give-up-after 6 --max-seeds 20 --vary-hp --iterations 100 --workers 2 --concurrent-seeds 2 --out results/zoo/CartPole-v0/varied_hp_v2"
-  [cartpole_real_baseline]="$SEBENCH transfer --agents ddqn,dueling_ddqn,td3_discrete --num-envs 10 --agents-per-env 10 --episodes 10 --workers 1 --out results/transfer/CartPole-v0_real_v2 --resume"
+  [cartpole_varied_set]="$SEBENCH train-ses --task CartPole-v0 --count 40 --give-up-after 6 --max-seeds 60 --vary-hp --iterations 100 --workers 2 --concurrent-seeds 2 --out results/zoo/CartPole-v0/varied_hp_v2"
+  [cartpole_real_baseline]="$SEBENCH transfer --agents ddqn,dueling_ddqn,td3_discrete --num-envs 40 --agents-per-env 10 --episodes 10 --workers 1 --out results/transfer/CartPole-v0_real_v2 --resume"
   [acrobot_real_baseline]="$SEBENCH transfer --task Acrobot-v1 --agents ddqn --num-envs 1 --agents-per-env 10 --episodes 10 --workers 1 --out results/transfer/Acrobot-v1_real_v2 --resume"
   [acrobot_varied_se]="$SEBENCH train-ses --task Acrobot-v1 --count 1 --vary-hp --iterations 100 --workers 1 --out results/zoo/Acrobot-v1/varied_hp_v2"
 )
