@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -450,6 +451,9 @@ def _run(args) -> int:
         print(f"sebench: error: a worker process died ({err}); the last finished iteration is checkpointed: "
               "rerun the same command with --resume", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into `head` or a pager that quit: stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt as err:
         how = "stopped (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         print(f"sebench: {how}; the last finished iteration is checkpointed (use --resume)", file=sys.stderr)

@@ -38,7 +38,9 @@ def _se_state(folder: Path) -> str:
 
 
 def _is_se_run(folder: Path) -> bool:
-    return any((folder / name).is_file() for name in (io.SE_META, io.CHECKPOINT, io.HISTORY))
+    """A folder with an SE, a checkpoint or history, or the finished jobs of a first iteration in progress."""
+    return (any((folder / name).is_file() for name in (io.SE_META, io.CHECKPOINT, io.HISTORY))
+            or (folder / UNFINISHED_ITERATION).is_dir())
 
 
 def _se_run(folder: Path) -> str:

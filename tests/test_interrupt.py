@@ -1,5 +1,6 @@
 """A real `sebench train-se` process with worker processes, interrupted and resumed."""
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -87,3 +88,16 @@ def test_an_interrupt_raised_where_python_cannot_propagate_it_is_delivered_again
         for _ in range(100):
             time.sleep(0.01)
         pytest.fail("the interrupt was lost")
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    """`sebench ... | head -1`: the reader is gone before sebench writes; no traceback, exit 128 + SIGPIPE."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "benchmark.cli", "spaces", "list"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 128 + signal.SIGPIPE, proc.stderr
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr

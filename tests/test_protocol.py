@@ -325,6 +325,9 @@ def test_status_reports_sets_and_transfer_folders_from_their_files(tmp_path, tin
     (learning / "se_001" / io.SE_META).unlink()  # as if seed 1 were still learning, one job into its next iteration
     (learning / "se_001" / UNFINISHED_ITERATION).mkdir()
     (learning / "se_001" / UNFINISHED_ITERATION / "0123.json").write_text("{}")
+    (learning / "se_002" / UNFINISHED_ITERATION).mkdir(parents=True)  # a seed two jobs into its first iteration
+    for name in ("4567.json", "89ab.json"):
+        (learning / "se_002" / UNFINISHED_ITERATION / name).write_text("{}")
     assert main(["status", str(se_set), str(partial), str(learning)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert f"{se_set}: 2 finished, 0 given up, 0 learning" in out
@@ -333,7 +336,8 @@ def test_status_reports_sets_and_transfer_folders_from_their_files(tmp_path, tin
     assert "  1 failed cell(s), rerun with --resume: real__ddqn__000" in out
     assert "  real: the first 0 env(s) complete for every agent" in out  # every env lacks a cell
     assert protocol.complete_envs(tiny_run[0], REAL, TINY.agents) == 2
-    assert f"{learning}: 1 finished, 0 given up, 1 learning" in out
+    assert f"{learning}: 1 finished, 0 given up, 2 learning" in out
+    assert "  se_002 learning: no iteration finished yet; 2 job(s) of the next iteration done" in out
     assert any(line.startswith("  se_001 learning: 1 iteration(s), last centre")
                and line.endswith("; 1 job(s) of the next iteration done") for line in out)
     assert main(["status", str(tmp_path / "missing")]) == 2
