@@ -67,6 +67,7 @@ class _Lockstep(Lockstep):
         self.inv_batch = torch.from_numpy(1.0 / self.batch.astype(np.float32))[:, None]
         self.layout = BatchLayout.split(self.batch, self.q.hidden, self.q.layers)
         self.grad = torch.empty_like(self.theta)  # kept across ticks (and compacted), so its views stay cached
+        self._gather: tuple | None = None  # buffers of `_gathered`, for the current layout's rows
         super().__init__(task, env, specs, solved, 1)
 
     def _select(self, keep: np.ndarray) -> None:
@@ -95,6 +96,18 @@ class _Lockstep(Lockstep):
     def _keep_final(self, i: int, member: int) -> None:
         self.final_theta[member] = self.theta[i]
 
+    def _gathered(self, rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """theta and target gathered into the layout's rows, with the rows' gamma, 1 / batch and a gradient buffer.
+        The buffers live as long as the layout, so the network's per-layer views of them stay cached."""
+        if self._gather is None or self._gather[0] is not rows:
+            shape = (len(rows), self.theta.shape[1])
+            self._gather = (rows, torch.empty(shape), torch.empty(shape), self.gamma.index_select(0, rows),
+                            self.inv_batch.index_select(0, rows), torch.empty(shape))
+        _, theta_r, target_r, gamma, inv_batch, grad_r = self._gather
+        torch.index_select(self.theta, 0, rows, out=theta_r)
+        torch.index_select(self.target, 0, rows, out=target_r)
+        return theta_r, target_r, gamma, inv_batch, grad_r
+
     def update(self, active: np.ndarray) -> np.ndarray:
         """One DDQN update of every active row; returns the rows whose loss was not finite.
 
@@ -103,8 +116,8 @@ class _Lockstep(Lockstep):
         q, theta, target, layout = self.q, self.theta, self.target, self.layout
         sample = self.replay.sample(self.keys, self.updates, layout)
         rows = layout.rows
-        theta_r, target_r, gamma, inv_batch = (theta, target, self.gamma, self.inv_batch) if rows is None else \
-            (t.index_select(0, rows) for t in (theta, target, self.gamma, self.inv_batch))
+        theta_r, target_r, gamma, inv_batch, grad_r = (theta, target, self.gamma, self.inv_batch, self.grad) \
+            if rows is None else self._gathered(rows)
         obs, nxt = sample.obs, sample.next_obs
         act = sample.action[:, :, 0].long()
         next_action = q.forward(theta_r, nxt, rows=rows).max(1, keepdim=True).indices
@@ -122,7 +135,7 @@ class _Lockstep(Lockstep):
         if rows is None:
             grad = q.backward(theta_r, cache, d_out, out=self.grad)
         else:
-            grad = self.grad.zero_().index_add_(0, rows, q.backward(theta_r, cache, d_out, rows=rows))
+            grad = self.grad.zero_().index_add_(0, rows, q.backward(theta_r, cache, d_out, rows=rows, out=grad_r))
         grad.nan_to_num_()
         # theta, target and the gradient are updated in place, so their per-layer views stay cached
         theta.copy_(self.adam.step(theta, grad, step_mask))

@@ -64,6 +64,11 @@ def step_env(env: BatchedEnv, actions: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(out) if len(out) == 5 else (*out, out[1])
 
 
+VIEWS_CACHED = 6
+"""Flat weight tensors whose per-layer views BatchedMLP keeps: a DDQN update with minibatch rows views theta,
+target and gradient buffers of the rows besides the members' theta (the TD3 trainers view a few more)."""
+
+
 class BatchedMLP:
     """Stacked, padded MLPs of M rows in one flat parameter tensor theta [M, D]: in_dim -> hidden layers ->
     out_dim, or with `dueling` a value head (1) and an advantage head (out_dim) combined as V + A - mean(A).
@@ -120,13 +125,13 @@ class BatchedMLP:
         assert self.layer_on[0].shape[0] == m
 
     def views(self, theta: torch.Tensor) -> list[torch.Tensor]:
-        """Per-layer views [M, *shape] of a flat [M, D] tensor (the last few are cached by identity)."""
+        """Per-layer views [M, *shape] of a flat [M, D] tensor (the last VIEWS_CACHED are cached by identity)."""
         for cached, views in self._views_cache:
             if cached is theta:
                 return views
         m = theta.shape[0]
         views = [theta[:, a:b].view(m, *s) for a, b, s in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
-        self._views_cache = [(theta, views)] + self._views_cache[:2]
+        self._views_cache = [(theta, views)] + self._views_cache[:VIEWS_CACHED - 1]
         return views
 
     def _segments(self, n_params: int) -> list[int]:
