@@ -547,17 +547,10 @@ def test_a_worker_ends_when_the_process_that_started_it_is_killed(tmp_path):
     parent = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True)
     worker = int(parent.stdout.readline())
     time.sleep(5)  # the worker waits for a nameserver that never comes
-    assert _running(worker), "the worker did not start"
+    assert _pid_alive(worker), "the worker did not start"
     parent.kill()
     parent.wait()
     deadline = time.monotonic() + 30
-    while _running(worker):
+    while _pid_alive(worker):
         assert time.monotonic() < deadline, "the worker outlived the process that started it"
         time.sleep(0.1)
-
-
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
