@@ -407,6 +407,11 @@ def _terminate(signum, frame):
     raise Terminated
 
 
+def _signal_of(interrupt: KeyboardInterrupt) -> int:
+    """The signal behind an interrupt: SIGTERM for `Terminated`, else SIGINT (Ctrl-C)."""
+    return signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT
+
+
 @contextlib.contextmanager
 def stop_signals():
     """SIGTERM raises `Terminated` as Ctrl-C raises KeyboardInterrupt, and neither is lost (main thread only).
@@ -422,8 +427,8 @@ def stop_signals():
 
     def redeliver_lost_stop(unraisable) -> None:
         if isinstance(unraisable.exc_value, KeyboardInterrupt):
-            sig = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
-            threading.Timer(0.01, signal.pthread_kill, (threading.main_thread().ident, sig)).start()
+            threading.Timer(0.01, signal.pthread_kill,
+                            (threading.main_thread().ident, _signal_of(unraisable.exc_value))).start()
         else:
             previous_hook(unraisable)
 
@@ -457,7 +462,7 @@ def _run(args) -> int:
     except KeyboardInterrupt as err:
         how = "stopped (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         print(f"sebench: {how}; the last finished iteration is checkpointed (use --resume)", file=sys.stderr)
-        return 128 + (signal.SIGTERM if isinstance(err, Terminated) else signal.SIGINT)
+        return 128 + _signal_of(err)
 
 
 if __name__ == "__main__":
