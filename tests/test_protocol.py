@@ -10,6 +10,7 @@ from benchmark import io, protocol
 from benchmark.agents.ddqn import DDQNConfig
 from benchmark.cli import main
 from benchmark.errors import ConfigError
+from benchmark.headline import zoo_set
 from benchmark.nes.strategy import NESConfig
 from benchmark.nes.trainer import UNFINISHED_ITERATION, RunConfig
 from benchmark.protocol import (AGENTS_TABLE, CELLS, PROTOCOL_META, REAL, ProtocolConfig, cell_specs, make_settings,
@@ -292,27 +293,45 @@ def test_headline_takes_the_real_baseline_cells_unless_asked_to_recompute(tmp_pa
     rows = io.read_json(cell)["rows"]
     io.write_json(cell, {"rows": [{**r, "wall_s": -1.0} for r in rows]})  # marks the baseline's cell
     for recompute in (False, True):
-        transfer = run_headline(tmp_path / f"h{recompute}", config, zoo="varied_hp_v2", workers=1, progress=False,
-                                recompute_real=recompute, baselines=tmp_path / "baselines")
+        transfer = run_headline(tmp_path / f"h{recompute}", config, {"se_varied_hp": zoo_set(config.task, "varied_hp_v2")},
+                                workers=1, progress=False, recompute_real=recompute, baselines=tmp_path / "baselines")
         real = io.read_json(transfer / CELLS / "real__ddqn__000.json")["rows"]
         assert [r["wall_s"] == -1.0 for r in real] == [not recompute] * 2
         assert [r["test_returns"] for r in real] == [r["test_returns"] for r in rows]
 
 
-def test_headline_learns_its_ses_without_the_zoo(tmp_path):
-    from benchmark.headline import run_headline
+def test_headline_learns_the_ses_it_is_given_as_runs_and_takes_the_others_from_their_folders(tmp_path):
+    from benchmark.headline import describe_ses, run_headline
 
     config = ProtocolConfig(agents=("ddqn",), num_envs=1, agents_per_env=2, episodes=2, max_episodes=3)
-    transfer = run_headline(tmp_path / "h", config, se_run=TINY_RUN, workers=1, progress=False)
-    assert [p.name for p in find_ses(tmp_path / "h" / "ses")] == ["se_000"]
-    assert set(pd.read_csv(transfer / AGENTS_TABLE).setting) == {REAL, "se_fixed_hp"}
+    zoo = zoo_set(config.task, "varied_hp_v2")
+    transfer = run_headline(tmp_path / "h", config, {"se_fixed_hp": TINY_RUN, "se_varied_hp": zoo},
+                            workers=1, progress=False)
+    assert [p.name for p in find_ses(tmp_path / "h" / "ses" / "se_fixed_hp")] == ["se_000"]
+    assert set(pd.read_csv(transfer / AGENTS_TABLE).setting) == {REAL, "se_fixed_hp", "se_varied_hp"}
+    lines = describe_ses(transfer)
+    assert lines[0].startswith(f"se_fixed_hp: {tmp_path / 'h' / 'ses' / 'se_fixed_hp' / 'se_000'} (seed 0, ")
+    assert lines[1].startswith(f"se_varied_hp: {zoo / 'se_000'} (seed 0, solved after 55 NES iterations, 3.8 h")
+
+
+def test_the_headline_learns_the_fixed_hp_se_and_takes_the_varied_hp_one_from_the_zoo_by_default():
+    from benchmark.headline import headline_ses
+
+    default = headline_ses("CartPole-v0")
+    assert default["se_fixed_hp"] == RunConfig(task="CartPole-v0", iterations=100, vary_hp=False)
+    assert default["se_varied_hp"] == zoo_set("CartPole-v0", "varied_hp_v2")
+    assert headline_ses("CartPole-v0", ()) == {"se_fixed_hp": zoo_set("CartPole-v0", "fixed_hp_v2"),
+                                               "se_varied_hp": zoo_set("CartPole-v0", "varied_hp_v2")}
+    assert headline_ses("Acrobot-v1", ("se_fixed_hp", "se_varied_hp"), 7)["se_varied_hp"].vary_hp
 
 
 def test_headline_on_the_zoo_prints_the_summary(tmp_path, capsys):
     assert main(["headline", "--zoo", "--agents", "ddqn", "--agents-per-env", "2", "--episodes", "2",
                  "--max-episodes", "3", "--workers", "1", "--quiet", "--out", str(tmp_path / "h")]) == 0
     printed = capsys.readouterr().out
-    assert "| ddqn | real |" in printed and "| ddqn | se_varied_hp |" in printed
+    assert "| ddqn | real |" in printed and "| ddqn | se_varied_hp |" in printed and "| ddqn | se_fixed_hp |" in printed
+    assert "se_fixed_hp: " in printed and "sebench headline took " in printed
+    assert not (tmp_path / "h" / "ses").exists()  # nothing learned
     assert (tmp_path / "h" / "transfer" / "test_return_density.png").exists()
 
 
