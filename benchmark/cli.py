@@ -237,7 +237,7 @@ def _cmd_headline(args) -> int:
         kinds = {"se_fixed_hp": "fixed-HP", "se_varied_hp": "varied-HP"}
         learning = " and ".join(f"{args.num_envs} {kinds[label]} SE(s)" for label in learn)
         print(f"sebench headline: learning {learning} first (checkpointed; rerun the same command to continue; "
-              "a fixed-HP CartPole-v0 SE takes about 11 min on 2 cores, a varied-HP one hours)" if learn else
+              "a fixed-HP CartPole-v0 SE took 7 min on 2 idle cores, a varied-HP one takes hours)" if learn else
               "sebench headline: taking every SE from the zoo", file=sys.stderr)
     transfer = run_headline(args.out, protocol, ses, workers=args.workers, progress=not args.quiet,
                             recompute_real=args.recompute_real)
