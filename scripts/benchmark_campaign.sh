@@ -26,6 +26,7 @@ declare -A TABLE_SES=(
   [CartPole-v0]="supervised=results/zoo/CartPole-v0/supervised_v2 se_varied_hp=results/zoo/CartPole-v0/varied_hp_v2"
   [Acrobot-v1]="se_varied_hp=results/zoo/Acrobot-v1/varied_hp_v2"
 )
+declare -A TABLE_MODELS=([CartPole-v0]=results/zoo/CartPole-v0/supervised_v2)  # one supervised model per SE
 declare -A TABLE_AGENTS=([CartPole-v0]=ddqn,dueling_ddqn,td3_discrete [Acrobot-v1]=ddqn)
 declare -A TABLE_NAME=([CartPole-v0]=cp [Acrobot-v1]=acrobot)  # docs/transfer_<name><N>_v2
 
@@ -39,6 +40,9 @@ table() {  # $1: task. Compute the SE cells of every finished SE, then combine t
 try: print(len(find_ses('results/zoo/$task/varied_hp_v2')))
 except ConfigError: print(0)")
   [ "$n_se" -gt 0 ] || { echo "$task: no SE of results/zoo/$task/varied_hp_v2 has finished yet"; return 0; }
+  if [ -n "${TABLE_MODELS[$task]:-}" ]; then  # as many supervised models as SEs (fits only the missing ones)
+    $SEBENCH fit-models --task "$task" --count "$n_se" --workers 1 --quiet --out "${TABLE_MODELS[$task]}"
+  fi
   $SEBENCH transfer --ses ${TABLE_SES[$task]} --no-real $protocol --num-envs "$n_se" --workers 1 --out "$se_cells" --resume
   n_real=$(.venv/bin/python -c "from benchmark.protocol import complete_envs
 print(complete_envs('$real_cells', 'real', '${TABLE_AGENTS[$task]}'.split(',')))")

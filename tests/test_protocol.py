@@ -325,6 +325,13 @@ def test_the_headline_learns_the_fixed_hp_se_and_takes_the_varied_hp_one_from_th
     assert headline_ses("Acrobot-v1", ("se_fixed_hp", "se_varied_hp"), 7)["se_varied_hp"].vary_hp
 
 
+def test_headline_refuses_to_both_learn_nothing_and_learn_the_varied_hp_se(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["headline", "--zoo", "--learn-varied", "--out", str(tmp_path / "h")])
+    assert exit_info.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    assert not (tmp_path / "h").exists()
+
+
 def test_headline_on_the_zoo_prints_the_summary(tmp_path, capsys):
     assert main(["headline", "--zoo", "--agents", "ddqn", "--agents-per-env", "2", "--episodes", "2",
                  "--max-episodes", "3", "--workers", "1", "--quiet", "--out", str(tmp_path / "h")]) == 0
