@@ -21,34 +21,50 @@ if TYPE_CHECKING:
 
 
 def _add_run_arguments(p) -> None:
-    """Arguments of one NES run, shared by train-se and train-ses."""
-    p.add_argument("--task", default="CartPole-v0")
-    p.add_argument("--population", type=int, default=16, help="NES noise directions P (2P+1 agents/iteration)")
-    p.add_argument("--iterations", type=int, default=50, help="NES iteration limit")
+    """Arguments of one NES run, shared by train-se and train-ses. The run's config is made in layers
+    (`run_config_from_args`): RunConfig's defaults, --preset, --config, then the flags typed (default None: unset)."""
+    from benchmark.nes.presets import DEFAULT_PRESET, PRESETS, describe
+
+    p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
+                   help=f"named recipe (default {DEFAULT_PRESET}): {describe()}")
+    p.add_argument("--config", type=Path, help="JSON file with RunConfig fields (nes/agent/se sections); set over "
+                                               "the preset's, under the flags typed")
+    p.add_argument("--task", default=None, help="real task (default CartPole-v0)")
+    p.add_argument("--population", type=int, default=None, help="NES noise directions P (2P member agents per "
+                                                                "iteration; preset: 16)")
+    p.add_argument("--centre-agents", type=int, default=None, metavar="K",
+                   help="agents that score the centre; their mean is the centre's score and the solved criterion "
+                        "(preset: 16)")
+    p.add_argument("--iterations", type=int, default=None, help="NES iteration limit (preset: 50)")
+    hp = p.add_mutually_exclusive_group()
+    hp.add_argument("--vary-hp", dest="vary_hp", action="store_const", const=True, default=None,
+                    help="every agent samples its hyperparameters (paper_transfer's setting)")
+    hp.add_argument("--fixed-hp", dest="vary_hp", action="store_const", const=False,
+                    help="every agent uses the preset's hyperparameters (paper_opt's setting)")
+    p.add_argument("--engine", choices=["batched", "scalar"], default=None, help="default batched (lockstep)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores; 1: serial)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--engine", choices=["batched", "scalar"], default="batched")
-    p.add_argument("--config", type=Path, help="JSON file with RunConfig fields (nes/agent/se sections)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _add_train_se(sub) -> None:
     p = sub.add_parser("train-se", help="learn one synthetic environment with NES")
     _add_run_arguments(p)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--vary-hp", action="store_true", help="each member's agent samples its hyperparameters")
+    p.add_argument("--seed", type=int, default=None, help="root seed (default 0)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.set_defaults(func=_cmd_train_se)
 
 
 def _add_train_ses(sub) -> None:
-    p = sub.add_parser("train-ses", help="learn a set of SEs with distinct seeds into one folder (resumable)")
+    p = sub.add_parser("train-ses", help="learn a set of SEs with distinct seeds into one folder (resumable); a seed "
+                                         "that has not solved within --iterations is given up and counts against "
+                                         "the set's yield")
     _add_run_arguments(p)
     p.add_argument("--count", type=int, required=True, help="number of SEs (seeds seed-start, seed-start+1, ...)")
     p.add_argument("--seed-start", type=int, default=0)
-    hp = p.add_mutually_exclusive_group()
-    hp.add_argument("--vary-hp", action="store_true", help="agents sample their hyperparameters (the default)")
-    hp.add_argument("--fixed-hp", action="store_true", help="every agent uses the default hyperparameters")
+    p.add_argument("--keep-unsolved", action="store_true",
+                   help="a seed that has not solved within --iterations still gives the set its best centre's SE "
+                        "(default: it is given up, as in the paper, and the next seed is tried)")
     p.add_argument("--give-up-after", type=int, default=0, metavar="K",
                    help="abandon a seed after K consecutive NES iterations in which no member beat --give-up-below, "
                         "and try the next seed instead (0: never give up)")
@@ -72,16 +88,15 @@ def _cmd_train_ses(args) -> int:
 
     check_range("count", args.count, 1, 100_000, integer=True)
     check_range("give_up_after", args.give_up_after, 0, 100_000, integer=True)
-    args.seed, args.vary_hp = args.seed_start, not args.fixed_hp
+    args.seed = args.seed_start
     run = run_config_from_args(args)
     give_up = GiveUp(args.give_up_after, args.give_up_below) if args.give_up_after else None
     folders = train_ses(run, args.out, args.count, args.seed_start, workers=args.workers, progress=not args.quiet,
                         scheduler=args.scheduler, give_up=give_up, max_seeds=args.max_seeds,
-                        concurrent=args.concurrent_seeds)
-    solved = sum(json.loads((f / "se.json").read_text()).get("solved", False) for f in folders)
-    given_up = json.loads((args.out / "set.json").read_text())["given_up_seeds"]
-    print(f"{run.task}: {solved} of {len(folders)} SEs solved the task ({len(given_up)} given up: "
-          f"{given_up}); files in {args.out}")
+                        concurrent=args.concurrent_seeds, solved_only=not args.keep_unsolved)
+    meta = json.loads((args.out / "set.json").read_text())
+    print(f"{run.task}: {len(folders)} solved SEs of {meta['tried']} seeds tried (yield {meta['yield']:.0%}; given "
+          f"up: {meta['given_up_seeds']}); files in {args.out}")
     return 0
 
 
@@ -159,29 +174,17 @@ def _cmd_transfer(args) -> int:
 
 
 def run_config_from_args(args) -> RunConfig:
+    """The RunConfig of train-se / train-ses: RunConfig's defaults, then --preset, then --config, then the flags
+    typed (those left at None are not)."""
+    from benchmark.config_layers import layered, nested, read_config_file
+    from benchmark.nes.presets import preset_fields
     from benchmark.nes.trainer import RunConfig
 
-    base = RunConfig().to_dict()
-    if args.config:
-        try:
-            user = json.loads(args.config.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ConfigError(f"--config {args.config}: {err}") from None
-        for key, value in user.items():
-            if key not in base:
-                raise ConfigError(f"--config: unknown field {key!r}; known: {sorted(base)}")
-            if isinstance(base[key], dict):
-                unknown = set(value) - set(base[key])
-                if unknown:
-                    raise ConfigError(f"--config: unknown field(s) {sorted(unknown)} in {key!r}; "
-                                      f"known: {sorted(base[key])}")
-                base[key].update(value)
-            else:
-                base[key] = value
-    base.update(task=args.task, iterations=args.iterations, seed=args.seed, engine=args.engine)
-    base["vary_hp"] = base["vary_hp"] or args.vary_hp
-    base["nes"]["population"] = args.population
-    return RunConfig.from_dict(base)
+    flags = nested({"task": args.task, "iterations": args.iterations, "seed": args.seed, "engine": args.engine,
+                    "vary_hp": args.vary_hp, "centre_agents": args.centre_agents, "nes.population": args.population})
+    fields = layered(RunConfig().to_dict(), (f"--preset {args.preset}", preset_fields(args.preset)),
+                     (f"--config {args.config}", read_config_file(args.config)), ("flags", flags))
+    return RunConfig.from_dict(fields)
 
 
 def _cmd_train_se(args) -> int:

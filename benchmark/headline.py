@@ -57,7 +57,7 @@ def run_headline(out: Path, protocol: ProtocolConfig, ses: dict[str, Path | RunC
     for label, source in ses.items():
         if isinstance(source, RunConfig):
             folders[label] = out / "ses" / label
-            train_ses(source, folders[label], protocol.num_envs, workers=workers, progress=progress)
+            train_ses(source, folders[label], protocol.num_envs, workers=workers, progress=progress, solved_only=False)
         else:
             folders[label] = Path(source)
     settings = make_settings(protocol, [f"{label}={folder}" for label, folder in folders.items()])

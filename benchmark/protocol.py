@@ -33,6 +33,7 @@ from benchmark.envs.tasks import get_task
 from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.nets import flat_parameters
 from benchmark.parallel import default_workers, executor_scope
+from benchmark.nes.presets import PRESETS, agent_base
 from benchmark.se_sets import find_ses, given_up_runs, set_label
 
 REAL = "real"
@@ -42,9 +43,9 @@ AGENTS_TABLE = "agents.csv"
 GIVEN_UP_RUNS = "given_up"  # OUT/ses/SETTING/given_up/: histories of the runs given up on the way to its SEs
 RETURNS_TABLE = "test_returns.csv"
 FAILURES = "failures.json"
-CELL_FIELDS = ("task", "seed", "agents_per_env", "episodes", "max_episodes", "vary_hp", "engine")
+CELL_FIELDS = ("task", "seed", "agents_per_env", "episodes", "max_episodes", "vary_hp", "engine", "preset")
 """The ProtocolConfig fields a cell depends on (besides its setting's SE, agent kind and env index)."""
-CELL_NUMERICS = 1
+CELL_NUMERICS = 2
 """Revision of what a cell computes, down to float summation order (an agent's trajectory amplifies the smallest
 difference). Bump it with any change that alters a cell's numbers: cells are reused, and a run resumed, only
 between folders of equal CELL_NUMERICS (recorded in protocol.json; absent = an earlier revision)."""
@@ -71,9 +72,13 @@ class ProtocolConfig:
     seed: int = 0
     """Root seed of agent seeds and hyperparameter samples."""
     engine: str = "batched"
+    preset: str = "paper_transfer"
+    """The SE recipe (benchmark.nes.presets) whose inner-loop DDQN is the base of the DDQN and Dueling DDQN agents
+    in every setting, as in the paper (the SE's stored agent config); other kinds start from their defaults."""
 
     def __post_init__(self):
         get_task(self.task)
+        check_choice("preset", self.preset, PRESETS)
         if not self.agents:
             raise ConfigError("agents: name at least one agent")
         for name in self.agents:
@@ -106,7 +111,7 @@ def cell_specs(config: ProtocolConfig, agent: str, env_index: int) -> list[Agent
     kind = get_agent_kind(agent)
     key = zlib.crc32(agent.encode())
     seeds = rng.child_seeds(config.seed, config.agents_per_env, key, env_index)
-    base = kind.defaults(max_episodes=config.max_episodes)
+    base = agent_base(agent, config.preset, max_episodes=config.max_episodes)
     if config.vary_hp:
         hp_seed = rng.child_seeds(config.seed, 1, key, env_index, 1)[0]
         configs = sample_configs(base, config.agents_per_env, seed=hp_seed, space=kind.varied_space)

@@ -28,6 +28,18 @@ class Stream(enum.IntEnum):
     INIT = 6  # network initialisation seed
 
 
+class SeedPath(enum.IntEnum):
+    """What a family of child seeds (`child_seeds(seed, n, path, ...)`) is for; each purpose has its own."""
+
+    INITIAL_PARAMETERS = 0  # an NES run's initial SE / RN parameters
+    MEMBER_AGENTS = 1  # seeds of the agents that score an NES iteration's members
+    MEMBER_HP = 2  # seed of those agents' hyperparameter sample
+    CENTRE_AGENTS = 3  # seeds of the agents that score an NES iteration's centre
+    CENTRE_HP = 4  # seed of those agents' hyperparameter sample
+    TRANSITIONS = 7  # the supervised baseline's transition collectors
+    PROXY_AGENTS = 11  # the agents of one proxy-objective evaluation
+
+
 def _mix(x: np.ndarray) -> np.ndarray:
     x = x + _GOLDEN
     x = (x ^ (x >> _S30)) * _M1

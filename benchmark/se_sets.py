@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 
 from benchmark import io
 from benchmark.errors import ConfigError, check_range
-from benchmark.nes.trainer import GIVEN_UP, GiveUp, RunConfig, train_se
+from benchmark.nes.trainer import GIVEN_UP, NO_LEARNING, GiveUp, RunConfig, given_up_reason, train_se
 from benchmark.parallel import SerialExecutor, default_workers, executor_scope
 
 SET_META = "set.json"
@@ -21,12 +21,15 @@ def se_folder(out: Path, seed: int) -> Path:
 
 def train_ses(run: RunConfig, out: Path, count: int, seed_start: int = 0, *, workers: int | None = None,
               progress: bool = True, executor=None, scheduler: str | None = None,
-              give_up: GiveUp | None = None, max_seeds: int | None = None, concurrent: int = 1) -> list[Path]:
-    """Learn `count` SEs with seeds seed_start, seed_start+1, ... into out/se_<seed>/ (resumable).
+              give_up: GiveUp | None = None, max_seeds: int | None = None, concurrent: int = 1,
+              solved_only: bool = True) -> list[Path]:
+    """Learn `count` solved SEs with seeds seed_start, seed_start+1, ... into out/se_<seed>/ (resumable).
 
-    A finished SE (its se.json exists) is skipped; a started one resumes from its checkpoint. With `give_up`, a
-    seed whose population shows no learning is abandoned (out/se_<seed>/given_up.json) and the next seed is
-    tried instead, up to `max_seeds` seeds in all (default 3 x count). Jobs run on `executor`, else on a new
+    A finished SE (its se.json exists) is skipped; a started one resumes from its checkpoint. As in the paper, only
+    solved SEs make a set: a seed that has not solved within run.iterations is given up (out/se_<seed>/
+    given_up.json, reason unsolved) and the next seed is tried (solved_only=False: its best centre is an SE of the
+    set too); so is, with `give_up`, a seed whose population shows no learning (reason no_learning). At most `max_seeds` seeds are tried (default 3 x count); set.json
+    records the yield (solved / tried). Jobs run on `executor`, else on a new
     one: the dask.distributed cluster at `scheduler` or local processes. `concurrent` seeds train at once on
     that executor, so one run's jobs fill the workers another run leaves idle at the end of its NES iterations;
     the set is the same as one seed at a time (the first `count` seeds that finish, in seed order: a seed
@@ -44,9 +47,10 @@ def train_ses(run: RunConfig, out: Path, count: int, seed_start: int = 0, *, wor
 
     def learn(seed: int) -> bool:
         folder = se_folder(out, seed)
-        if not (folder / io.SE_META).exists() and not (give_up and (folder / GIVEN_UP).exists()):
+        if not (folder / io.SE_META).exists() and not _stays_given_up(folder, run, give_up):
             train_se(dataclasses.replace(run, seed=seed), folder, workers=workers, resume=True,
-                     progress=progress and concurrent == 1, executor=pool, give_up=give_up)
+                     progress=progress and concurrent == 1, executor=pool, give_up=give_up,
+                     solved_only=solved_only)
         return (folder / io.SE_META).exists()
 
     seeds = iter(range(seed_start, seed_start + max_seeds))
@@ -82,6 +86,17 @@ def train_ses(run: RunConfig, out: Path, count: int, seed_start: int = 0, *, wor
     return [se_folder(out, s) for s in finished]
 
 
+def _stays_given_up(folder: Path, run: RunConfig, give_up: GiveUp | None) -> bool:
+    """A given-up seed stays given up while its reason holds: a no-learning rule still applies, or the iteration
+    limit it did not solve within has not been raised."""
+    reason = given_up_reason(folder)
+    if reason is None:
+        return False
+    if reason == NO_LEARNING:
+        return give_up is not None
+    return io.read_json(folder / GIVEN_UP)["iterations"] >= run.iterations
+
+
 def _latest(folder: Path) -> str:
     """`se_<seed> it N centre S`: the last iteration in a running SE's history (for the progress bar)."""
     try:
@@ -93,7 +108,10 @@ def _latest(folder: Path) -> str:
 
 def _write_set_meta(out: Path, run: RunConfig, finished: list[int], abandoned: list[int],
                     give_up: GiveUp | None) -> None:
+    tried = len(finished) + len(abandoned)
     io.write_json(out / SET_META, {"run": run.to_dict(), "seeds": finished, "given_up_seeds": abandoned,
+                                   "given_up_reasons": {str(s): given_up_reason(se_folder(out, s)) for s in abandoned},
+                                   "tried": tried, "yield": len(finished) / tried if tried else None,
                                    "give_up": dataclasses.asdict(give_up) if give_up else None,
                                    "versions": io.package_versions()})
 

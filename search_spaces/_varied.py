@@ -11,7 +11,7 @@ def network_hyperparameters(d) -> list:
     hidden_layers fields)."""
     return [
         CS.Float("lr", (d.lr / 3, d.lr * 3), log=True, default=d.lr),
-        CS.Integer("batch_size", (round(d.batch_size / 3), d.batch_size * 3), log=True, default=d.batch_size),
-        CS.Integer("hidden_size", (round(d.hidden_size / 3), d.hidden_size * 3), log=True, default=d.hidden_size),
+        CS.Integer("batch_size", (max(1, d.batch_size // 3), d.batch_size * 3), log=True, default=d.batch_size),
+        CS.Integer("hidden_size", (max(1, d.hidden_size // 3), d.hidden_size * 3), log=True, default=d.hidden_size),
         CS.Integer("hidden_layers", (max(1, d.hidden_layers - 1), d.hidden_layers + 1), default=d.hidden_layers),
     ]

@@ -17,9 +17,9 @@ def _max_diff(a, b):
     return max((x - y).abs().max().item() for x, y in zip(a.parameters(), b.parameters()))
 
 
-def _scalar_on_se(cfg, seed, params):
+def _scalar_on_se(cfg, seed, params, se=SEConfig()):
     agent = DDQN(TASK.obs_dim, TASK.n_actions, cfg, seed)
-    return agent, agent.train(SyntheticEnv(TASK, params), max_steps=TASK.max_steps)
+    return agent, agent.train(SyntheticEnv(TASK, params, se), max_steps=TASK.max_steps)
 
 
 def test_one_member_on_a_real_task_reproduces_the_scalar_path():
@@ -33,17 +33,21 @@ def test_one_member_on_a_real_task_reproduces_the_scalar_path():
     np.testing.assert_array_equal(returns[0], agent.evaluate(TASK.make(), 5))
 
 
-def test_many_varied_members_each_match_their_scalar_run():
+@pytest.mark.parametrize("se", [SEConfig(), SEConfig(heads="shared", done_target="boolean", hidden_size=83)],
+                         ids=["separate_raw", "shared_boolean"])
+def test_many_varied_members_each_match_their_scalar_run(se):
     base = DDQNConfig(max_episodes=6, init_episodes=1)
     configs = sample_configs(base, 6, seed=3)
     configs[0] = configs[0].__class__(**{**vars(configs[0]), "hidden_layers": 2})
     configs[1] = configs[1].__class__(**{**vars(configs[1]), "hidden_layers": 1})
-    params = torch.stack([initial_se_parameters(TASK, SEConfig(), s) for s in range(len(configs))])
+    params = torch.stack([initial_se_parameters(TASK, se, s) for s in range(len(configs))])
+    params[:, -1] += 0.4  # done biases near the threshold: episodes of varied lengths, raw dones away from 0
     specs = [AgentSpec(c, 100 + i) for i, c in enumerate(configs)]
-    results, q = train_batched(TASK, BatchedSE(TASK, SEConfig(), params), specs, solved=None)
+    results, q = train_batched(TASK, BatchedSE(TASK, se, params), specs, solved=None)
     assert len({c.hidden_size for c in configs}) > 1 and len({c.batch_size for c in configs}) > 1
+    assert len({n for r in results for n in r.lengths}) > 1  # episodes of varied lengths
     for i, (cfg, spec) in enumerate(zip(configs, specs)):
-        agent, scalar = _scalar_on_se(cfg, spec.seed, params[i])
+        agent, scalar = _scalar_on_se(cfg, spec.seed, params[i], se)
         assert results[i].lengths == scalar.lengths
         np.testing.assert_allclose(results[i].returns, scalar.returns, atol=1e-3)
         assert _max_diff(agent.q, q.member_module(i, cfg)) < ATOL
@@ -191,3 +195,28 @@ def test_activating_only_the_members_own_units_gives_the_same_bits(activation, m
     (plain, q_plain), (ragged, q_ragged) = runs
     assert [r.returns for r in plain] == [r.returns for r in ragged] and plain[0].steps > 0
     assert torch.equal(q_plain.theta, q_ragged.theta)
+
+
+def test_the_td_target_takes_the_raw_done_of_a_raw_done_se(monkeypatch):
+    """The replay buffer holds the SE's done output itself (raw), not whether the episode ended (boolean), and the
+    agents learn differently from the two."""
+    from benchmark.agents import ddqn
+
+    stored = []
+    original = ddqn.ReplayBuffer.add
+    monkeypatch.setattr(ddqn.ReplayBuffer, "add", lambda self, o, a, r, n, d: (stored.append(d), original(self, o, a, r, n, d)))
+    cfg = DDQNConfig(max_episodes=3, init_episodes=1, batch_size=16)
+    weights = {}
+    for done_target in ("raw", "boolean"):
+        se = SEConfig(done_target=done_target)
+        params = initial_se_parameters(TASK, se, 3)
+        params[-1] += 0.3
+        stored.clear()
+        agent, _ = _scalar_on_se(cfg, 1, params, se)
+        weights[done_target] = torch.cat([p.flatten() for p in agent.q.parameters()])
+        values = set(stored)
+        if done_target == "raw":
+            assert len(values) > 3 and not values <= {0.0, 1.0}
+        else:
+            assert values <= {0.0, 1.0}
+    assert not torch.equal(weights["raw"], weights["boolean"])

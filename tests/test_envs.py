@@ -64,13 +64,13 @@ def test_non_finite_or_exploding_output_ends_the_episode_with_no_reward():
     env = _se()
     obs, _ = env.reset(seed=0)
     with torch.no_grad():
-        env.net[-1].bias[0] = float("nan")
+        env.net.state[-1].bias[0] = float("nan")
     o, r, term, trunc, info = env.step(0)
     assert term and r == 0.0 and info["diverged"] and np.all(np.isfinite(o))
     env = _se()
     env.reset(seed=0)
     with torch.no_grad():
-        env.net[-1].bias[1] = 1e9
+        env.net.state[-1].bias[1] = 1e9
     o, r, term, _, info = env.step(1)
     assert term and r == 0.0 and info["diverged"]
 
@@ -79,9 +79,10 @@ def test_se_truncates_at_the_real_episode_limit():
     env = _se()
     env.reset(seed=0)
     with torch.no_grad():  # never done, never diverges
-        env.net[-1].weight.zero_()
-        env.net[-1].bias.zero_()
-        env.net[-1].bias[-1] = -5.0
+        for head in (env.net.state, env.net.reward, env.net.done):
+            head[-1].weight.zero_()
+            head[-1].bias.zero_()
+        env.net.done[-1].bias[0] = -5.0
     steps, done = 0, False
     while not done:
         _, _, term, trunc, _ = env.step(0)
@@ -89,21 +90,55 @@ def test_se_truncates_at_the_real_episode_limit():
     assert steps == 200 and trunc and not term
 
 
-def test_batched_se_matches_scalar_se():
+@pytest.mark.parametrize("config", [SEConfig(), SEConfig(heads="shared", done_target="boolean", hidden_size=83),
+                                    SEConfig(hidden_layers=2, hidden_size=16)])
+def test_batched_se_matches_scalar_se(config):
     task = get_task("CartPole-v0")
-    params = torch.stack([initial_se_parameters(task, SEConfig(), s) for s in range(3)])
-    batched = BatchedSE(task, SEConfig(), params)
+    params = torch.stack([initial_se_parameters(task, config, s) for s in range(3)])
+    params[:, -1] += 0.45  # done biases near the 0.5 threshold: some steps end episodes, raw dones are varied
+    batched = BatchedSE(task, config, params)
     batched.reset(np.arange(3), [5, 6, 7])
-    envs = [SyntheticEnv(task, params[i]) for i in range(3)]
+    envs = [SyntheticEnv(task, params[i], config) for i in range(3)]
     for i, env in enumerate(envs):
         np.testing.assert_array_equal(env.reset(seed=5 + i)[0], batched.observation()[i])
     for t in range(20):
         actions = np.array([t % 2, 1, 0])
-        b_obs, b_rew, b_term, _ = batched.step(actions)
+        b_obs, b_rew, b_term, _, b_real, b_done = batched.step(actions)
+        np.testing.assert_array_equal(b_real, b_rew)
         for i, env in enumerate(envs):
-            o, r, term, _, _ = env.step(int(actions[i]))
+            o, r, term, _, info = env.step(int(actions[i]))
             np.testing.assert_allclose(b_obs[i], o, atol=1e-5)
-            assert abs(b_rew[i] - r) < 1e-5
+            assert abs(b_rew[i] - r) < 1e-5 and abs(b_done[i] - info["td_done"]) < 1e-5
+            if term:
+                env.reset(seed=t)
+                batched.state[i] = env._state
+
+
+def test_separate_heads_are_three_mlps_and_the_raw_done_is_the_td_done():
+    task = get_task("CartPole-v0")
+    env = _se(seed=1)
+    names = [n for n, _ in env.net.named_parameters()]
+    assert names[:4] == ["state.0.weight", "state.0.bias", "state.2.weight", "state.2.bias"]
+    assert env.net.state[2].out_features == 4 and env.net.reward[2].out_features == 1
+    assert env.net.done[2].out_features == 1 and env.net.state[0].out_features == 128
+    obs, _ = env.reset(seed=0)
+    x = torch.cat([torch.from_numpy(obs), torch.tensor([1.0, 0.0])])[None]
+    with torch.no_grad():
+        raw_done, raw_reward = float(env.net.done(x)[0, 0]), float(env.net.reward(x)[0, 0])
+    _, reward, terminated, _, info = env.step(0)
+    assert reward == pytest.approx(raw_reward)
+    assert info["td_done"] == pytest.approx(raw_done) and terminated == (raw_done > 0.5)
+    boolean = _se(seed=1, done_target="boolean")
+    boolean.reset(seed=0)
+    assert boolean.step(0)[4]["td_done"] == float(terminated)
+
+
+def test_se_config_names_bad_heads_and_done_targets():
+    with pytest.raises(ConfigError, match="se.heads='two'"):
+        SEConfig(heads="two")
+    with pytest.raises(ConfigError, match="se.done_target='soft'"):
+        SEConfig(done_target="soft")
+    assert SEConfig.from_dict({"hidden_size": 83}) == SEConfig(hidden_size=83, heads="shared", done_target="boolean")
 
 
 def test_se_loads_through_gymnasium_make(tmp_path):

@@ -492,7 +492,7 @@ def test_dask_executor_on_a_local_cluster_trains_the_same_se(tmp_path):
     from benchmark.nes.trainer import RunConfig, train_se
     from benchmark.parallel import DaskExecutor, make_executor, shutdown_now
 
-    run = RunConfig(iterations=1, seed=3, nes=NESConfig(population=1), test_episodes=1,
+    run = RunConfig(iterations=1, seed=3, nes=NESConfig(population=1), test_episodes=1, centre_agents=1, vary_hp=False,
                     agent=DDQNConfig(max_episodes=2, batch_size=16))
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
                                   host="127.0.0.1", dashboard_address=None) as cluster:

@@ -10,7 +10,8 @@ import pytest
 
 from benchmark import io
 
-CONFIG = {"agent": {"max_episodes": 20, "batch_size": 32}, "test_episodes": 2}
+CONFIG = {"agent": {"max_episodes": 20, "batch_size": 32, "hidden_size": 32, "hidden_layers": 1, "init_episodes": 1},
+          "test_episodes": 2, "centre_agents": 2, "vary_hp": False}
 
 
 def _cmd(tmp_path, *extra):

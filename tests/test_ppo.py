@@ -149,8 +149,8 @@ def test_varied_hyperparameters_stay_in_their_ranges_and_are_seeded():
     for c in a:  # each one validated by PPOConfig (batch_size <= n_steps included)
         assert isinstance(c, PPOConfig)
         assert base.lr / 3 <= c.lr <= base.lr * 3
-        assert round(base.batch_size / 3) <= c.batch_size <= base.batch_size * 3
-        assert round(base.hidden_size / 3) <= c.hidden_size <= base.hidden_size * 3
+        assert base.batch_size // 3 <= c.batch_size <= base.batch_size * 3
+        assert base.hidden_size // 3 <= c.hidden_size <= base.hidden_size * 3
         assert max(1, base.hidden_layers - 1) <= c.hidden_layers <= base.hidden_layers + 1
         assert (c.gamma, c.n_steps, c.clip_range) == (base.gamma, base.n_steps, base.clip_range)
 

@@ -118,7 +118,7 @@ def test_cli_spaces_list_show_export_check(tmp_path, capsys):
 
     assert main(["spaces", "show", "se_acrobot"]) == 0
     shown = capsys.readouterr().out
-    assert "nes.step_size" in shown and "[0.1, 1.0] (float, log scale)" in shown and "default 0.148" in shown
+    assert "nes.step_size" in shown and "[0.1, 1.0] (float, log scale)" in shown and "default 1.0" in shown
 
     out = tmp_path / "space.json"
     assert main(["spaces", "export", "ddqn", "--out", str(out)]) == 0

@@ -120,8 +120,8 @@ def test_varied_hyperparameters_stay_in_their_ranges_and_are_seeded():
     for c in a:
         assert isinstance(c, TD3Config)
         assert base.lr / 3 <= c.lr <= base.lr * 3
-        assert round(base.batch_size / 3) <= c.batch_size <= base.batch_size * 3
-        assert round(base.hidden_size / 3) <= c.hidden_size <= base.hidden_size * 3
+        assert base.batch_size // 3 <= c.batch_size <= base.batch_size * 3
+        assert base.hidden_size // 3 <= c.hidden_size <= base.hidden_size * 3
         assert max(1, base.hidden_layers - 1) <= c.hidden_layers <= base.hidden_layers + 1
         assert (c.gamma, c.tau, c.expl_noise) == (base.gamma, base.tau, base.expl_noise)
 

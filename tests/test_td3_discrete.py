@@ -68,8 +68,8 @@ def test_sampled_actions_and_hard_gumbel_train_deterministically():
 def test_stopping_rules_take_the_td3_config():
     cfg = TD3DiscreteConfig(early_out_num=3, init_episodes=1, max_episodes=50)
     assert should_stop([195.0] * 3, 600, cfg, solved=195.0)
-    assert should_stop([10.0, 10.0, 10.0, 10.0, 10.05], 50, cfg, solved=None)
-    assert not should_stop([10.0, 10.0, 10.0, 10.0, 12.0], 52, cfg, solved=None)
+    assert should_stop([10.0] * 5 + [10.05], 60, cfg, solved=None)
+    assert not should_stop([10.0] * 5 + [12.0], 62, cfg, solved=None)
 
 
 def test_gumbel_softmax_hard_is_one_hot_with_the_soft_gradient():
@@ -122,8 +122,8 @@ def test_varied_hyperparameters_stay_in_their_ranges_and_are_seeded():
     for c in a:
         assert isinstance(c, TD3DiscreteConfig)
         assert base.lr / 3 <= c.lr <= base.lr * 3
-        assert round(base.batch_size / 3) <= c.batch_size <= base.batch_size * 3
-        assert round(base.hidden_size / 3) <= c.hidden_size <= base.hidden_size * 3
+        assert base.batch_size // 3 <= c.batch_size <= base.batch_size * 3
+        assert base.hidden_size // 3 <= c.hidden_size <= base.hidden_size * 3
         assert max(1, base.hidden_layers - 1) <= c.hidden_layers <= base.hidden_layers + 1
         assert (c.gamma, c.tau, c.policy_delay) == (base.gamma, base.tau, base.policy_delay)
 

@@ -15,7 +15,7 @@ from benchmark.nes.strategy import NESConfig
 from benchmark.nes.trainer import UNFINISHED_ITERATION, RunConfig, train_se
 from benchmark.parallel import SerialExecutor
 
-TINY = RunConfig(iterations=2, seed=3, nes=NESConfig(population=2), test_episodes=2,
+TINY = RunConfig(iterations=2, seed=3, nes=NESConfig(population=2), test_episodes=2, centre_agents=2, vary_hp=False,
                  agent=DDQNConfig(max_episodes=3, batch_size=16))
 
 

@@ -22,7 +22,8 @@ class TrainingBudget:
     """When training stops: the episode and step budgets and the stopping rules' parameters."""
 
     init_episodes: int = 0
-    """Episodes before the SE stopping rule may fire (agents with a replay buffer only fill it during them)."""
+    """Episodes before the SE stopping rule may count (agents with a replay buffer act at random and only fill it
+    during them)."""
     max_episodes: int = 1000
     """Training stops after this many episodes in any case."""
     max_train_steps: int = 0
@@ -46,9 +47,11 @@ def should_stop(returns: list[float], steps: int, config: TrainingBudget, solved
 
     On a real task (`solved` given): the mean of the last early_out_num returns reaches `solved`.
     On an SE (`solved` None): that mean differs by less than early_out_virtual_diff (relative) from the mean of
-    the early_out_num returns before them (fewer while there are fewer), once init_episodes + early_out_num + 1
-    episodes have run. The two windows do not overlap, as in the paper's code: a window shifted by one episode
-    would stop a slowly improving agent after its first check.
+    the early_out_num returns before them. It is checked only on two full windows and once more than
+    early_out_num episodes have run after the init_episodes (so the newer window holds learning episodes only):
+    from episode 21 with the paper's 10 initial episodes and windows of 10 (the paper's code: episode 22). The
+    windows do not overlap, as in the paper's code: a window shifted by one episode would stop a slowly improving
+    agent after its first check.
     Always: max_episodes episodes or max_train_steps steps.
     """
     n = config.early_out_num
@@ -56,7 +59,7 @@ def should_stop(returns: list[float], steps: int, config: TrainingBudget, solved
         return True
     if solved is not None:
         return len(returns) >= n and float(np.mean(returns[-n:])) >= solved
-    if len(returns) <= config.init_episodes + n:
+    if len(returns) < max(2 * n, config.init_episodes + n + 1):
         return False
-    now, before = float(np.mean(returns[-n:])), float(np.mean(returns[max(len(returns) - 2 * n, 0):-n]))
+    now, before = float(np.mean(returns[-n:])), float(np.mean(returns[-2 * n:-n]))
     return abs(now - before) / abs(before + 1e-9) < config.early_out_virtual_diff

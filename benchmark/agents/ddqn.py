@@ -21,6 +21,7 @@ from benchmark import rng
 from benchmark.agents.budget import TrainingBudget, should_stop
 from benchmark.agents.rollout import greedy_episodes
 from benchmark.envs.reward import real_reward
+from benchmark.envs.synthetic import td_done
 from benchmark.errors import check_choice, check_range
 from benchmark.nets import ACTIVATIONS, init_uniform_, mlp
 
@@ -51,7 +52,7 @@ class DDQNConfig(TrainingBudget):
     eps_decay: float = 0.961
     """Exploration rate multiplier applied after every episode."""
     init_episodes: int = 1
-    """Episodes that only fill the replay buffer before learning starts."""
+    """Episodes of uniformly random actions that only fill the replay buffer before learning starts."""
     rb_size: int = 100_000
     """Replay buffer capacity."""
     dueling: bool = False
@@ -172,12 +173,13 @@ class DDQN:
             obs, _ = env.reset(seed=rng.seed_value(key, rng.Stream.TRAIN_RESET, result.episodes))
             ep_return, ep_len, learning = 0.0, 0, result.episodes >= cfg.init_episodes
             while True:
-                if rng.uniform(key, rng.Stream.EXPLORE_COIN, t) < eps:
+                # the initial episodes act at random (and do not learn): they fill the replay buffer
+                if not learning or rng.uniform(key, rng.Stream.EXPLORE_COIN, t) < eps:
                     action = int(rng.integers(key, rng.Stream.EXPLORE_ACTION, t, 0, self.n_actions))
                 else:
                     action = self.act(obs)
                 next_obs, reward, terminated, truncated, info = env.step(action)
-                buffer.add(obs, action, reward, next_obs, terminated)
+                buffer.add(obs, action, reward, next_obs, td_done(terminated, info))
                 # the recorded return (and the stopping rule) is the real one on a RewardEnv / ICMEnv
                 ep_return += real_reward(reward, info)
                 t, ep_len, obs = t + 1, ep_len + 1, next_obs

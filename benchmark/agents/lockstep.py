@@ -41,10 +41,13 @@ class AgentSpec:
 class BatchedEnv(Protocol):
     """N environment copies stepped together (numpy in, numpy out).
 
-    `step` returns (next obs, reward, terminated, truncated) or, for an environment whose agents learn from a
-    reward other than the real one (`benchmark.envs.reward.BatchedRewardEnv`), a fifth array: the real reward.
-    The engine records returns of the real reward (training curve, stopping rule, test returns), as the scalar
-    agents do with info["real_reward"]; without a fifth array the reward is the real one (real task, SE).
+    `step` returns (next obs, reward, terminated, truncated), optionally followed by the real reward and then by
+    the done the agents store for their TD targets. The real reward is there for an environment whose agents
+    learn from a reward other than the real one (`benchmark.envs.reward.BatchedRewardEnv`): the engine records
+    returns of the real reward (training curve, stopping rule, test returns), as the scalar agents do with
+    info["real_reward"]; without it the reward is the real one (real task, SE). The TD done is an SE's learned
+    done output (`benchmark.envs.synthetic.SEConfig.done_target`, info["td_done"] of the scalar SE); without it,
+    terminated.
     """
 
     n: int
@@ -58,10 +61,28 @@ class BatchedEnv(Protocol):
     def select(self, idx: np.ndarray) -> None: ...
 
 
-def step_env(env: BatchedEnv, actions: np.ndarray) -> tuple[np.ndarray, ...]:
-    """One step of `env`: (next obs, reward to learn from, terminated, truncated, real reward)."""
-    out = env.step(actions)
-    return tuple(out) if len(out) == 5 else (*out, out[1])
+class EnvStep(NamedTuple):
+    """One step of N copies (`step_env`)."""
+
+    obs: np.ndarray
+    reward: np.ndarray
+    """The reward the agents learn from."""
+    terminated: np.ndarray
+    truncated: np.ndarray
+    real_reward: np.ndarray
+    """The task's reward, which returns record."""
+    td_done: np.ndarray
+    """The done stored for the TD target (float)."""
+
+
+def step_env(env: BatchedEnv, actions: np.ndarray) -> EnvStep:
+    """One step of `env`, its optional arrays filled in (see BatchedEnv)."""
+    out = tuple(env.step(actions))
+    if len(out) == 4:
+        out += (out[1],)
+    if len(out) == 5:
+        out += (out[2].astype(np.float32),)
+    return EnvStep(*out)
 
 
 VIEWS_CACHED = 6
@@ -444,8 +465,8 @@ def config_column(configs: list, name: str) -> np.ndarray:
 
 class EpsilonGreedy:
     """Epsilon-greedy training actions of every row with DDQN's per-episode schedule: eps starts at eps_init and
-    is multiplied by eps_decay after every episode, down to eps_min; a row learns once init_episodes episodes are
-    done (`learning`). The draws are the scalar agents': coin from EXPLORE_COIN, random action from
+    is multiplied by eps_decay after every episode, down to eps_min; a row acts at random during its first
+    init_episodes episodes and learns once they are done (`learning`). The draws are the scalar agents': coin from EXPLORE_COIN, random action from
     EXPLORE_ACTION (index 0), both at the row's step counter."""
 
     def __init__(self, configs: list):
@@ -460,7 +481,8 @@ class EpsilonGreedy:
 
     def actions(self, keys: np.ndarray, t: np.ndarray, greedy: np.ndarray, n_actions: int) -> np.ndarray:
         """Each row's training action: a uniformly random one with probability eps, else its `greedy` one."""
-        explore = rng.uniform(keys, rng.Stream.EXPLORE_COIN, t) < self.eps
+        # rows still in their initial episodes act at random (coin < 1 always)
+        explore = rng.uniform(keys, rng.Stream.EXPLORE_COIN, t) < np.where(self.learning, self.eps, 1.0)
         random_action = rng.integers(keys, rng.Stream.EXPLORE_ACTION, t, 0, n_actions)
         return np.where(explore, random_action, greedy)
 
@@ -533,8 +555,8 @@ class Lockstep:
         """The rest of a tick after the environment step `stepped` (`step_env`'s tuple) with `action`: store the
         transitions, one `update` of the rows that learn (`_learning`), then end, record and restart episodes."""
         alive = self.alive
-        next_obs, reward, terminated, truncated, real = stepped
-        self.record_step(next_obs, action, reward, terminated, real)
+        next_obs, reward, terminated, truncated, real, td_done = stepped
+        self.record_step(next_obs, action, reward, td_done, real)
         diverged = np.zeros(len(alive), bool)
         active = alive & self._learning()
         if active.any():
@@ -550,10 +572,11 @@ class Lockstep:
         """One update of every active row; returns the rows whose loss was not finite (they stop, diverged)."""
         raise NotImplementedError
 
-    def record_step(self, next_obs, action, reward, terminated, real) -> np.ndarray:
-        """Store the transitions of the rows still training and advance their clocks and returns; their idx."""
+    def record_step(self, next_obs, action, reward, td_done, real) -> np.ndarray:
+        """Store the transitions (with the done of their TD targets) of the rows still training and advance their
+        clocks and returns; their idx."""
         idx = np.flatnonzero(self.alive)
-        self.replay.add(idx, self.obs, next_obs, action, reward, terminated)
+        self.replay.add(idx, self.obs, next_obs, action, reward, td_done)
         self.t[idx] += 1
         self.ep_len[idx] += 1
         self.ep_return[idx] += real[idx]  # the recorded return is the real one (see BatchedEnv)
@@ -609,7 +632,7 @@ def evaluate_batched(task, policy, seeds: list[int], episodes: int,
     with np.errstate(all="ignore"):  # finished copies keep stepping (masked) and may leave the valid range
         while running.any():
             action = policy.greedy(torch.from_numpy(obs).view(m, episodes, -1))
-            obs, _, terminated, truncated, real = step_env(env, action)
+            obs, _, terminated, truncated, real, _ = step_env(env, action)
             returns += np.where(running, real, 0.0)
             lengths += running
             running &= ~(terminated | truncated)

@@ -39,6 +39,7 @@ from benchmark.agents.budget import TrainingBudget
 from benchmark.agents.ddqn import ReplayBuffer, TrainResult, buffer_capacity, should_stop
 from benchmark.agents.rollout import greedy_episodes
 from benchmark.envs.reward import real_reward
+from benchmark.envs.synthetic import td_done
 from benchmark.errors import check_choice, check_range
 from benchmark.nets import ACTIVATION_FNS, ACTIVATIONS, init_uniform_, linear_layers, mlp
 
@@ -83,7 +84,7 @@ class TD3DiscreteConfig(TrainingBudget):
     eps_decay: float = 0.9
     """Random-action probability multiplier applied after every episode."""
     init_episodes: int = 10
-    """Episodes that only fill the replay buffer before learning starts."""
+    """Episodes of uniformly random actions that only fill the replay buffer before learning starts."""
     rb_size: int = 100_000
     """Replay buffer capacity."""
 
@@ -216,9 +217,9 @@ class TD3Discrete:
             obs, _ = env.reset(seed=rng.seed_value(key, rng.Stream.TRAIN_RESET, result.episodes))
             ep_return, ep_len, learning = 0.0, 0, result.episodes >= cfg.init_episodes
             while True:
-                action = self._train_action(obs, t, eps)
+                action = self._train_action(obs, t, eps if learning else 1.0)  # initial episodes: at random
                 next_obs, reward, terminated, truncated, info = env.step(action)
-                buffer.add(obs, action, reward, next_obs, terminated)
+                buffer.add(obs, action, reward, next_obs, td_done(terminated, info))
                 # the recorded return (and the stopping rule) is the real one on a RewardEnv, as in DDQN
                 t, ep_len, ep_return, obs = t + 1, ep_len + 1, ep_return + real_reward(reward, info), next_obs
                 if learning:

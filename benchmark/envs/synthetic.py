@@ -17,30 +17,74 @@ DONE_THRESHOLD = 0.5
 output is near 0, so its episodes start long and the SE learns when to end them."""
 
 
+SE_HEADS = ("separate", "shared")
+"""separate: next state, reward and done each from its own MLP (the paper's transfer SEs); shared: one MLP whose
+last layer outputs all three (the paper's later "opt" SEs)."""
+DONE_TARGETS = ("raw", "boolean")
+"""What an agent trained on the SE stores as its transition's done, the d of its TD target r + gamma (1 - d) Q':
+raw: the SE's done output itself, a learned soft discount (the paper's code); boolean: 1 when the episode
+ended, else 0."""
+LEGACY_SE_FIELDS = {"heads": "shared", "done_target": "boolean"}
+"""The values of the fields added in 0.3.0 that an SE written before them was learned with."""
+
+
 @dataclass(frozen=True)
 class SEConfig:
-    """Architecture of a synthetic environment."""
+    """Architecture of a synthetic environment (defaults: the paper's transfer SEs)."""
 
-    hidden_size: int = 83
-    """Units per hidden layer (paper: 83)."""
+    hidden_size: int = 128
+    """Units per hidden layer (of each head when heads is separate)."""
     hidden_layers: int = 1
-    """Number of hidden layers (paper: 1)."""
+    """Number of hidden layers."""
     activation: str = "leaky_relu"
-    """Hidden activation: tanh, relu or leaky_relu (paper: leaky_relu)."""
+    """Hidden activation: tanh, relu or leaky_relu."""
     state_bound: float = 1000.0
     """An output state beyond +-state_bound (or a non-finite output) ends the episode with reward 0."""
+    heads: str = "separate"
+    """separate (one MLP each for next state, reward and done) or shared (one MLP for all three)."""
+    done_target: str = "raw"
+    """raw (the done output is the agents' soft discount) or boolean (episode ended: 1, else 0)."""
 
     def __post_init__(self):
         check_range("se.hidden_size", self.hidden_size, 1, 4096, integer=True)
         check_range("se.hidden_layers", self.hidden_layers, 1, 8, integer=True)
         check_choice("se.activation", self.activation, ACTIVATIONS)
         check_range("se.state_bound", self.state_bound, 1e-3, None)
+        check_choice("se.heads", self.heads, SE_HEADS)
+        check_choice("se.done_target", self.done_target, DONE_TARGETS)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SEConfig":
+        """An SEConfig from metadata; fields an older sebench did not write take the values it used."""
+        return cls(**{**LEGACY_SE_FIELDS, **d})
 
 
-def se_network(task: Task, config: SEConfig) -> torch.nn.Sequential:
+def head_outputs(task: Task, config: SEConfig) -> list[int]:
+    """Output sizes of the SE's MLPs, in parameter order: [next state, reward, done] (separate) or their sum
+    (shared); either way the network's output is next state ++ reward ++ done."""
+    return [task.obs_dim, 1, 1] if config.heads == "separate" else [task.obs_dim + 2]
+
+
+class SeparateHeads(torch.nn.Module):
+    """One MLP per output (next state, reward, done) on the same input; their outputs concatenated."""
+
+    def __init__(self, in_dim: int, outputs: list[int], config: SEConfig):
+        super().__init__()
+        names = ("state", "reward", "done")
+        for name, out in zip(names, outputs):
+            self.add_module(name, mlp(in_dim, config.hidden_size, config.hidden_layers, out, config.activation))
+        self.names = names
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([getattr(self, name)(x) for name in self.names], dim=-1)
+
+
+def se_network(task: Task, config: SEConfig) -> torch.nn.Module:
     """The SE network: input = state ++ one-hot action; output = next state ++ reward ++ done output."""
-    return mlp(task.obs_dim + task.n_actions, config.hidden_size, config.hidden_layers, task.obs_dim + 2,
-               config.activation)
+    in_dim, outputs = task.obs_dim + task.n_actions, head_outputs(task, config)
+    if config.heads == "shared":
+        return mlp(in_dim, config.hidden_size, config.hidden_layers, outputs[0], config.activation)
+    return SeparateHeads(in_dim, outputs, config)
 
 
 def initial_se_parameters(task: Task, config: SEConfig, seed: int) -> torch.Tensor:
@@ -80,6 +124,7 @@ class SyntheticEnv(gym.Env):
         return self._state.copy(), {}
 
     def step(self, action):
+        """The SE's step; info["td_done"] is the done an agent stores for its TD target (`td_done`)."""
         assert self._state is not None, "call reset() before step()"
         x = np.zeros(self.task.obs_dim + self.task.n_actions, dtype=np.float32)
         x[: self.task.obs_dim] = self._state
@@ -91,32 +136,32 @@ class SyntheticEnv(gym.Env):
         truncated = self._t >= self.task.max_steps
         if not np.all(np.isfinite(out)) or np.any(np.abs(next_state) > self.config.state_bound):
             # a broken or exploding SE ends the episode and gives nothing; the last finite state is kept
-            return self._state.copy(), 0.0, True, False, {"diverged": True}
+            return self._state.copy(), 0.0, True, False, {"diverged": True, "td_done": 1.0}
         self._state = next_state.astype(np.float32)
         terminated = done > DONE_THRESHOLD
-        return self._state.copy(), reward, terminated, truncated and not terminated, {"diverged": False}
+        learned = done if self.config.done_target == "raw" else float(terminated)
+        return (self._state.copy(), reward, terminated, truncated and not terminated,
+                {"diverged": False, "td_done": learned})
+
+
+def td_done(terminated: bool, info: dict) -> float:
+    """The done an agent stores for its TD target r + gamma (1 - done) Q': the SE's (info["td_done"], see
+    SEConfig.done_target) where the environment gives one, else whether the episode terminated."""
+    return float(info.get("td_done", terminated))
 
 
 class BatchedSE:
     """M synthetic environments (one parameter vector each) stepped together; numpy in, numpy out.
 
-    Behaves as M copies of SyntheticEnv: same reset distribution, termination, divergence rule and limit.
+    Behaves as M copies of SyntheticEnv: same reset distribution, termination, divergence rule and limit. The
+    heads of a separate-heads SE run fused: their first layers as one matrix, the later ones block-diagonal.
     """
 
     def __init__(self, task: Task, config: SEConfig, parameters: torch.Tensor):
         self.task, self.config = task, config
         parameters = torch.as_tensor(parameters, dtype=torch.float32)
         self.n = parameters.shape[0]
-        shapes = [tuple(p.shape) for p in se_network(task, config).parameters()]
-        self.layers, offset = [], 0
-        for w_shape, b_shape in zip(shapes[::2], shapes[1::2]):
-            w_size, b_size = int(np.prod(w_shape)), int(np.prod(b_shape))
-            w = parameters[:, offset:offset + w_size].reshape(self.n, *w_shape).transpose(1, 2).contiguous()
-            b = parameters[:, offset + w_size:offset + w_size + b_size].reshape(self.n, 1, *b_shape)
-            self.layers.append((w, b))
-            offset += w_size + b_size
-        if offset != parameters.shape[1]:
-            raise ValueError(f"SE parameter vectors have {parameters.shape[1]} entries; the architecture needs {offset}")
+        self.layers = _fused_layers(task, config, parameters)
         self.activation = ACTIVATION_FNS[config.activation]
         self.state = np.zeros((self.n, task.obs_dim), np.float32)
         self.t = np.zeros(self.n, np.int64)
@@ -138,6 +183,7 @@ class BatchedSE:
 
     @torch.no_grad()
     def step(self, actions: np.ndarray):
+        """(next obs, reward, terminated, truncated, real reward (= reward), td_done) of every copy."""
         x = torch.cat([torch.from_numpy(self.state), self._onehot[torch.from_numpy(actions)]], dim=1)[:, None, :]
         for i, (w, b) in enumerate(self.layers):
             x = torch.baddbmm(b, x, w)
@@ -151,7 +197,43 @@ class BatchedSE:
         self.state = np.where(diverged[:, None], self.state, next_state).astype(np.float32)
         self.t += 1
         truncated = (self.t >= self.task.max_steps) & ~terminated
-        return self.state.copy(), np.where(diverged, 0.0, reward), terminated, truncated
+        reward = np.where(diverged, 0.0, reward)
+        learned = done if self.config.done_target == "raw" else terminated
+        learned = np.where(diverged, 1.0, learned).astype(np.float32)
+        return self.state.copy(), reward, terminated, truncated, reward, learned
+
+
+def _fused_layers(task: Task, config: SEConfig, parameters: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The SE's layers as (weights [n, in, out], biases [n, 1, out]) of n parameter vectors: one MLP as it is;
+    separate heads side by side (first layers concatenated, later layers block-diagonal), so that one batched
+    matmul per layer computes all heads and the last layer's output is next state ++ reward ++ done."""
+    n = parameters.shape[0]
+    shapes = [tuple(p.shape) for p in se_network(task, config).parameters()]
+    per_head = 2 * (config.hidden_layers + 1)
+    heads = [shapes[i:i + per_head] for i in range(0, len(shapes), per_head)]
+    offset, layers = 0, [[] for _ in range(config.hidden_layers + 1)]
+    for head in heads:
+        for k, (w_shape, b_shape) in enumerate(zip(head[::2], head[1::2])):
+            w_size, b_size = int(np.prod(w_shape)), int(np.prod(b_shape))
+            w = parameters[:, offset:offset + w_size].reshape(n, *w_shape).transpose(1, 2)
+            b = parameters[:, offset + w_size:offset + w_size + b_size].reshape(n, 1, *b_shape)
+            layers[k].append((w, b))
+            offset += w_size + b_size
+    if offset != parameters.shape[1]:
+        raise ValueError(f"SE parameter vectors have {parameters.shape[1]} entries; the architecture needs {offset}")
+    fused = []
+    for k, parts in enumerate(layers):
+        bias = torch.cat([b for _, b in parts], dim=2)
+        if k == 0:  # every head reads the same input
+            weight = torch.cat([w for w, _ in parts], dim=2)
+        else:
+            weight = torch.zeros(n, sum(w.shape[1] for w, _ in parts), sum(w.shape[2] for w, _ in parts))
+            row = col = 0
+            for w, _ in parts:
+                weight[:, row:row + w.shape[1], col:col + w.shape[2]] = w
+                row, col = row + w.shape[1], col + w.shape[2]
+        fused.append((weight.contiguous(), bias.contiguous()))
+    return fused
 
 
 def load_se(path) -> SyntheticEnv:
@@ -161,7 +243,7 @@ def load_se(path) -> SyntheticEnv:
 
     meta, weights = io.read_se(path)
     try:
-        task, config = get_task(meta["task"]), SEConfig(**meta["architecture"])
+        task, config = get_task(meta["task"]), SEConfig.from_dict(meta["architecture"])
         net = se_network(task, config)
         net.load_state_dict(weights)
     except (KeyError, TypeError, RuntimeError) as err:

@@ -19,31 +19,38 @@ if TYPE_CHECKING:
 
 
 class Scores(NamedTuple):
-    """One iteration's evaluation of the population."""
+    """One iteration's evaluation of the centre and the population."""
 
-    fitness: np.ndarray
-    """Centre first, then the members."""
+    centre: np.ndarray
+    """The scores of the centre: one per agent that scored it (the centre's score is their mean)."""
+    members: np.ndarray
+    """One score per member, in the order of `population`."""
     real_steps: int
     """Real-environment steps the evaluation used (added to RunState.real_steps)."""
     runs: Any
     """The trainer's own records of the evaluation, for its history columns."""
 
+    @property
+    def centre_score(self) -> float:
+        return float(np.mean(self.centre))
 
-Evaluate = Callable[[int, np.ndarray, "Executor"], Scores]
-"""(iteration, params: centre then members, executor) -> Scores."""
+
+Evaluate = Callable[[int, np.ndarray, np.ndarray, "Executor"], Scores]
+"""(iteration, centre params [D], member params [2P, D], executor) -> Scores."""
 Columns = Callable[[Scores, dict], dict]
 """(scores, NES metrics) -> the trainer's own history columns (between utilities and real_env_steps)."""
 
 
 def _history_row(it: int, scores: Scores, metrics: dict, columns: dict, wall: float, elapsed_s: float) -> dict:
     """One iteration's history row: the common columns around the trainer's own `columns`."""
-    fitness = scores.fitness
+    members = scores.members
     return {
         "iteration": it,
-        "centre_score": float(fitness[0]),
-        "best_member_score": float(fitness[1:].max()),
-        "mean_member_score": float(fitness[1:].mean()),
-        "member_scores": json.dumps([round(float(f), 4) for f in fitness[1:]]),
+        "centre_score": scores.centre_score,
+        "best_member_score": float(members.max()),
+        "mean_member_score": float(members.mean()),
+        "member_scores": json.dumps([round(float(f), 4) for f in members]),
+        "centre_scores": json.dumps([round(float(f), 4) for f in scores.centre]),
         "utilities": json.dumps([round(float(u), 6) for u in metrics["utilities"]]),
         **columns,
         "real_env_steps": int(scores.real_steps),
@@ -53,9 +60,9 @@ def _history_row(it: int, scores: Scores, metrics: dict, columns: dict, wall: fl
 
 
 def population(strategy: NESStrategy, seed: int, it: int) -> np.ndarray:
-    """Iteration `it`'s parameters [2P + 1, D]: the centre, then the members drawn with
-    np.random.default_rng([seed, 0, it]) (so a resumed run continues as if never stopped)."""
-    return np.vstack([strategy.centre[None], strategy.ask(np.random.default_rng([seed, 0, it]))])
+    """Iteration `it`'s members [2P, D], drawn with np.random.default_rng([seed, 0, it]) (so a resumed run
+    continues as if never stopped)."""
+    return strategy.ask(np.random.default_rng([seed, 0, it]))
 
 
 def run_nes(run, state: RunState, evaluate: Evaluate, columns: Columns,
@@ -66,10 +73,10 @@ def run_nes(run, state: RunState, evaluate: Evaluate, columns: Columns,
     updating `state` in place, appending a history row (common columns around `columns(scores, metrics)`) and
     calling `checkpoint(state)` after every iteration.
 
-    Iteration `it` evaluates `population(strategy, run.seed, it)`. stop_after: end after this many iterations of
-    this call. solved_at: end once the centre scores at least this (state.solved; NES does not learn from that
-    iteration). give_up(history): checked before each iteration; True ends the run with state.given_up set.
-    score_format: of the progress bar's scores.
+    Iteration `it` evaluates the centre and `population(strategy, run.seed, it)`. stop_after: end after this many
+    iterations of this call. solved_at: end once the centre's score (the mean over the agents that scored it)
+    reaches this (state.solved; NES does not learn from that iteration). give_up(history): checked before each
+    iteration; True ends the run with state.given_up set. score_format: of the progress bar's scores.
     """
     strategy = NESStrategy(state.centre, run.nes)
     bar = tqdm(total=run.iterations, initial=state.iteration, disable=not progress, unit="it", desc=desc)
@@ -84,15 +91,15 @@ def run_nes(run, state: RunState, evaluate: Evaluate, columns: Columns,
                     break
                 start = time.perf_counter()
                 it = state.iteration
-                params = population(strategy, run.seed, it)
-                scores = evaluate(it, params, pool)
-                centre_score = float(scores.fitness[0])
+                members = population(strategy, run.seed, it)
+                scores = evaluate(it, strategy.centre.copy(), members, pool)
+                centre_score = scores.centre_score
                 if centre_score > state.best_score:
                     state.best_score, state.best_centre, state.best_iteration = centre_score, strategy.centre.copy(), it
                 if solved_at is not None:
                     state.solved = centre_score >= solved_at
-                metrics = ({"utilities": np.zeros(len(params) - 1)} if state.solved
-                           else strategy.tell(scores.fitness[1:], centre_score))
+                metrics = ({"utilities": np.zeros(len(members))} if state.solved
+                           else strategy.tell(scores.members, centre_score))
                 state.real_steps += scores.real_steps
                 wall = time.perf_counter() - start
                 state.elapsed_s += wall

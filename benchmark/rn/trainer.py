@@ -208,11 +208,12 @@ def train_rn(run: RNRunConfig, out: Path, *, workers: int = 1, resume: bool = Fa
     out = io.prepare_out_dir(out, resume, io.CHECKPOINT)
     state = _load_or_start(run, out, resume)
 
-    def evaluate(it: int, params: np.ndarray, pool) -> Scores:
+    def evaluate(it: int, centre: np.ndarray, members: np.ndarray, pool) -> Scores:
+        params = np.vstack([centre[None], members])
         runs = evaluate_members(run, params, member_agents(run, it, len(params)), pool, workers)
-        fitness = np.array([np.mean([agent_fitness(a, run.budget_steps, threshold) for a in member])
-                            for member in runs])
-        return Scores(fitness, sum(a.train_steps + a.test_steps for member in runs for a in member), runs)
+        fitness = [[agent_fitness(a, run.budget_steps, threshold) for a in member] for member in runs]
+        return Scores(np.array(fitness[0]), np.array([np.mean(f) for f in fitness[1:]]),
+                      sum(a.train_steps + a.test_steps for member in runs for a in member), runs)
 
     run_nes(run, state, evaluate, _columns, lambda s: _checkpoint(out, run, s), workers=workers,
             executor=executor, progress=progress, desc=f"RN {run.mode} {run.task}", score_format=".0f",
