@@ -22,7 +22,7 @@ from benchmark.agents.ddqn import DDQNConfig
 from benchmark.agents.lockstep import AgentSpec
 from benchmark.agents.sampling import sample_configs
 from benchmark.allocator import retain_freed_memory
-from benchmark.engine import BatchedTask
+from benchmark.envs.tasks import BatchedTask
 from benchmark.envs.tasks import get_task
 
 

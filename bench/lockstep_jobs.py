@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from benchmark.agents.lockstep import BatchedMLP
-from benchmark.engine import TICK_COST_S, _run_chunk, plan_chunks, tick_cost
+from benchmark.engine import TICK_COST_S, run_chunk, plan_chunks, tick_cost
 from benchmark.nes.loop import population
 from benchmark.nes.strategy import NESConfig, NESStrategy
 from benchmark.nes.trainer import RunConfig, initial_centre, member_specs
@@ -44,7 +44,7 @@ def main() -> None:
     seconds, floors, unragged = [], [], []
     for job in plan_chunks(specs, "batched", args.workers):
         configs = [specs[i].config for i in job]
-        run_job = lambda: _run_chunk("batched", run.task, [specs[i] for i in job], run.se, params[job],  # noqa: E731
+        run_job = lambda: run_chunk("batched", run.task, [specs[i] for i in job], run.se, params[job],  # noqa: E731
                                      run.test_episodes)
         if args.ragged_ab:
             BatchedMLP.ragged_activation = False

@@ -64,7 +64,7 @@ def _run(args, engine: str) -> RunConfig:
 
 def _profile(args) -> None:
     """cProfile of the costliest batched job of NES iteration 0 (the population `sebench train-se` draws)."""
-    from benchmark.engine import _run_chunk, plan_chunks
+    from benchmark.engine import run_chunk, plan_chunks
 
     run = _run(args, "batched")
     centre = initial_centre(run)
@@ -74,7 +74,7 @@ def _profile(args) -> None:
     job = plan_chunks(specs, "batched", args.workers)[0]
     profiler = cProfile.Profile()
     profiler.enable()
-    _run_chunk("batched", run.task, [specs[i] for i in job], run.se, params[job], run.test_episodes)
+    run_chunk("batched", run.task, [specs[i] for i in job], run.se, params[job], run.test_episodes)
     profiler.disable()
     pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
 

@@ -20,16 +20,26 @@ if TYPE_CHECKING:
     from benchmark.nes.trainer import RunConfig
 
 
-def _add_run_arguments(p) -> None:
-    """Arguments of one NES run, shared by train-se and train-ses. The run's config is made in layers
-    (`run_config_from_args`): RunConfig's defaults, --preset, --config, then the flags typed (default None: unset)."""
+SOLVED_HELP = ("the task's solved threshold (a mean test return) where its gymnasium spec has none, or to override "
+               "the spec's")
+
+
+def _add_preset_argument(p, what: str) -> None:
     from benchmark.nes.presets import DEFAULT_PRESET, PRESETS, describe
 
     p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
-                   help=f"named recipe (default {DEFAULT_PRESET}): {describe()}")
+                   help=f"{what} (default {DEFAULT_PRESET}): {describe()}")
+
+
+def _add_run_arguments(p) -> None:
+    """Arguments of one NES run, shared by train-se and train-ses. The run's config is made in layers
+    (`run_config_from_args`): RunConfig's defaults, --preset, --config, then the flags typed (default None: unset)."""
+    _add_preset_argument(p, "named recipe")
     p.add_argument("--config", type=Path, help="JSON file with RunConfig fields (nes/agent/se sections); set over "
                                                "the preset's, under the flags typed")
-    p.add_argument("--task", default=None, help="real task (default CartPole-v0)")
+    p.add_argument("--task", default=None, help="real task: any gymnasium id with flat Box observations and Discrete "
+                                                "actions (default CartPole-v0)")
+    p.add_argument("--solved", type=float, default=None, help=SOLVED_HELP)
     p.add_argument("--population", type=int, default=None, help="NES noise directions P (2P member agents per "
                                                                 "iteration; preset: 16)")
     p.add_argument("--centre-agents", type=int, default=None, metavar="K",
@@ -103,6 +113,8 @@ def _cmd_train_ses(args) -> int:
 def _add_fit_models(sub) -> None:
     p = sub.add_parser("fit-models", help="supervised baseline: fit the SE architecture to real transitions")
     p.add_argument("--task", default="CartPole-v0")
+    p.add_argument("--solved", type=float, default=None,
+                   help="the task's threshold where its spec has none (collectors stop there; else at their budget)")
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--seed-start", type=int, default=0)
     p.add_argument("--workers", type=int, default=None, help="models fitted at once (default: all cores)")
@@ -117,7 +129,7 @@ def _cmd_fit_models(args) -> int:
     from benchmark.supervised import ModelFitConfig, fit_models
 
     check_range("count", args.count, 1, 100_000, integer=True)
-    folders = fit_models(ModelFitConfig(task=args.task), args.out, args.count, args.seed_start,
+    folders = fit_models(ModelFitConfig(task=args.task, solved=args.solved), args.out, args.count, args.seed_start,
                          progress=not args.quiet, workers=default_workers() if args.workers is None else args.workers)
     print(f"{len(folders)} supervised models of {args.task} in {args.out}")
     return 0
@@ -126,6 +138,9 @@ def _cmd_fit_models(args) -> int:
 def _add_transfer(sub) -> None:
     p = sub.add_parser("transfer", help="the transfer protocol: agents trained on SEs vs on the real task")
     p.add_argument("--task", default="CartPole-v0")
+    p.add_argument("--solved", type=float, default=None, help=SOLVED_HELP)
+    _add_preset_argument(p, "the SE recipe whose inner-loop DDQN is the base of the DDQN and Dueling DDQN agents "
+                            "(as in the paper: the SEs' own agent config)")
     p.add_argument("--ses", nargs="*", default=[], metavar="[LABEL=]DIR",
                    help="SE sets (train-ses / fit-models folders); the real baseline runs too unless --no-real")
     p.add_argument("--no-real", action="store_true",
@@ -162,7 +177,7 @@ def _cmd_transfer(args) -> int:
     config = ProtocolConfig(task=args.task, agents=tuple(a for a in args.agents.split(",") if a),
                             num_envs=args.num_envs, agents_per_env=args.agents_per_env, episodes=args.episodes,
                             vary_hp=not args.fixed_agent_hp, max_episodes=args.max_episodes, seed=args.seed,
-                            engine=args.engine)
+                            engine=args.engine, solved=args.solved, preset=args.preset)
     earlier_runs = ([args.out] if args.resume else []) + list(args.reuse_cells or [])
     settings = make_settings(config, args.ses, include_real=not args.no_real, order_from=earlier_runs)
     run_protocol(config, settings, args.out, workers=args.workers, resume=args.resume, progress=not args.quiet,
@@ -180,7 +195,7 @@ def run_config_from_args(args) -> RunConfig:
     from benchmark.nes.presets import preset_fields
     from benchmark.nes.trainer import RunConfig
 
-    flags = nested({"task": args.task, "iterations": args.iterations, "seed": args.seed, "engine": args.engine,
+    flags = nested({"task": args.task, "solved": args.solved, "iterations": args.iterations, "seed": args.seed, "engine": args.engine,
                     "vary_hp": args.vary_hp, "centre_agents": args.centre_agents, "nes.population": args.population})
     fields = layered(RunConfig().to_dict(), (f"--preset {args.preset}", preset_fields(args.preset)),
                      (f"--config {args.config}", read_config_file(args.config)), ("flags", flags))
@@ -255,6 +270,7 @@ def _cmd_headline(args) -> int:
 def _add_proxy_study(sub) -> None:
     p = sub.add_parser("proxy-study", help="rank agreement of agent configurations scored on SEs vs on the real task")
     p.add_argument("--task", default="CartPole-v0")
+    p.add_argument("--solved", type=float, default=None, help=SOLVED_HELP)
     p.add_argument("--agent", default="ddqn")
     p.add_argument("--configs", type=int, default=30, help="sampled agent configurations K")
     p.add_argument("--ses", type=Path, required=True, help="SE set folder (train-ses output or a zoo set)")
@@ -274,7 +290,7 @@ def _cmd_proxy_study(args) -> int:
     from analysis.proxy import analyze_proxy_study
     from benchmark.proxy_study import ProxyStudyConfig, run_proxy_study
 
-    config = ProxyStudyConfig(task=args.task, agent=args.agent, configs=args.configs, agents=args.agents,
+    config = ProxyStudyConfig(task=args.task, solved=args.solved, agent=args.agent, configs=args.configs, agents=args.agents,
                               max_episodes=args.max_episodes, test_episodes=args.test_episodes,
                               bootstrap=args.bootstrap, seed=args.seed)
     run_proxy_study(config, args.ses, args.out, workers=args.workers, resume=args.resume, progress=not args.quiet)
@@ -288,6 +304,7 @@ def _add_proxy_hpo(sub) -> None:
     p = sub.add_parser("proxy-hpo", help="BOHB or random search training on the SE, the real task or both "
                                          "(multi-fidelity) under a wall budget; incumbents scored on the real task")
     p.add_argument("--task", default="CartPole-v0")
+    p.add_argument("--solved", type=float, default=None, help=SOLVED_HELP)
     p.add_argument("--agent", default="ddqn")
     p.add_argument("--ses", type=Path, help="SE set folder (needed for --environment se or multi)")
     p.add_argument("--optimizer", choices=["bohb", "random"], default="bohb")
@@ -321,7 +338,7 @@ def _cmd_proxy_hpo(args) -> int:
     if args.wall_budget is None:
         raise ConfigError("proxy-hpo: --wall-budget is required (unless --compare)")
     configure_logging()
-    config = ProxyHPOConfig(task=args.task, agent=args.agent, optimizer=args.optimizer, environment=args.environment,
+    config = ProxyHPOConfig(task=args.task, solved=args.solved, agent=args.agent, optimizer=args.optimizer, environment=args.environment,
                             wall_budget_s=args.wall_budget, seed=args.seed, agents=args.agents,
                             test_episodes=args.test_episodes, min_budget=args.min_budget, max_budget=args.max_budget,
                             eta=args.eta, score_agents=args.score_agents, score_max_episodes=args.score_max_episodes)

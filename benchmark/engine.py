@@ -22,7 +22,7 @@ from benchmark.agents.lockstep import AgentSpec, evaluate_batched, padded_slots
 from benchmark.agents.registry import kind_of, make_agent
 from benchmark.allocator import retain_freed_memory
 from benchmark.envs.synthetic import BatchedSE, SEConfig, SyntheticEnv
-from benchmark.envs.tasks import BatchedTask, get_task
+from benchmark.envs.tasks import Task, get_task
 from benchmark.errors import check_choice
 from benchmark.job_store import JobStore, job_digest
 
@@ -46,7 +46,7 @@ class AgentOutcome:
         return float(np.mean(self.test_returns))
 
 
-def train_and_test(task_name: str, specs: list[AgentSpec], se_config: SEConfig | None,
+def train_and_test(task: str | Task, specs: list[AgentSpec], se_config: SEConfig | None,
                    se_params: np.ndarray | None, test_episodes: int, engine: str, executor,
                    workers: int, test_on_real: bool = True, store: JobStore | None = None) -> list[AgentOutcome]:
     """Agent i trains on SE row i of se_params (or on the real task when se_params is None), then tests
@@ -54,12 +54,13 @@ def train_and_test(task_name: str, specs: list[AgentSpec], se_config: SEConfig |
     back in the order of specs. With `store`, a job found there is not run, and each job is saved there as soon
     as it finishes (an interrupted call, rerun, redoes only the unfinished jobs)."""
     check_choice("engine", engine, ENGINES)
+    task = get_task(task)
     outcomes: list[AgentOutcome | None] = [None] * len(specs)
     futures = []
     for chunk in plan_chunks(specs, engine, workers):
-        job = (task_name, [specs[i] for i in chunk], se_config,
+        job = (task, [specs[i] for i in chunk], se_config,
                None if se_params is None else np.asarray(se_params)[chunk], test_episodes, test_on_real)
-        digest = None if store is None else job_digest(job[0], engine, *job[1:])
+        digest = None if store is None else job_digest(task, engine, *job[1:])
         kept = None if store is None else store.load(digest)
         if kept is not None:
             future = Future()
@@ -114,18 +115,20 @@ def lockstep_groups(specs: list[AgentSpec], engine: str) -> list[list[int]]:
     return [g for kind in kinds.values() for g in partition_by_cost([specs[i] for i in kind], kind)]
 
 
-def submit_chunk(executor, engine: str, task_name: str, specs: list[AgentSpec], se_config: SEConfig | None,
+def submit_chunk(executor, engine: str, task: str | Task, specs: list[AgentSpec], se_config: SEConfig | None,
                  se_params: np.ndarray | None, test_episodes: int, test_on_real: bool = True):
     """One job: train and test `specs` (on SE rows se_params, or on the real task); a future of outcomes."""
-    return executor.submit(_run_chunk, engine, task_name, specs, se_config, se_params, test_episodes, test_on_real)
+    return executor.submit(run_chunk, engine, get_task(task), specs, se_config, se_params, test_episodes,
+                           test_on_real)
 
 
-def _run_chunk(engine: str, task_name: str, specs: list[AgentSpec], se_config: SEConfig | None,
-               se_params: np.ndarray | None, test_episodes: int, test_on_real: bool = True) -> list[AgentOutcome]:
+def run_chunk(engine: str, task: str | Task, specs: list[AgentSpec], se_config: SEConfig | None,
+              se_params: np.ndarray | None, test_episodes: int, test_on_real: bool = True) -> list[AgentOutcome]:
+    """One job, in the worker: train `specs` (on SE rows se_params, or on the real task until solved), test them."""
     torch.set_num_threads(1)
     retain_freed_memory()
-    task = get_task(task_name)
-    solved = task.solved if se_params is None else None
+    task = get_task(task)
+    solved = task.require_solved("training on the real task") if se_params is None else None
     outcomes: list[AgentOutcome | None] = [None] * len(specs)
     for i, spec in enumerate(specs):
         if not lockstep(spec, engine):
@@ -135,7 +138,7 @@ def _run_chunk(engine: str, task_name: str, specs: list[AgentSpec], se_config: S
         start = time.perf_counter()
         group_specs = [specs[i] for i in members]
         if se_params is None:
-            env = BatchedTask(task, len(members))
+            env = task.batched(len(members))
         else:
             env = BatchedSE(task, se_config, torch.as_tensor(se_params[members], dtype=torch.float32))
         results, policy = kind_of(group_specs[0].config).lockstep_trainer()(task, env, group_specs, solved)

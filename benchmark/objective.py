@@ -40,8 +40,10 @@ class AgentBenchmark:
     """Tune `agent`'s hyperparameters for `task`; SEs (a set folder or SE folders) offer the cheap fidelity."""
 
     def __init__(self, task: str = "CartPole-v0", agent: str = "ddqn", ses: Path | str | list | None = None,
-                 test_episodes: int = 10, engine: str = "batched"):
-        self.task = get_task(task)
+                 test_episodes: int = 10, engine: str = "batched", solved: float | None = None):
+        """solved: the task's threshold where its gymnasium spec has none (real-task training stops there)."""
+        self.task = get_task(task, solved)
+        self.task.require_solved("an agent benchmark (real-task training stops at it)")
         self.kind = get_agent_kind(agent)
         check_choice("engine", engine, ENGINES)
         self.engine, self.test_episodes = engine, test_episodes
@@ -82,11 +84,11 @@ class AgentBenchmark:
         fid = self._fidelity(fidelity)
         config = self.kind.defaults(**values, max_episodes=fid["max_episodes"])
         n = fid["agents"]
-        specs = [AgentSpec(config, s) for s in rng.child_seeds(seed, n, 11)]
+        specs = [AgentSpec(config, s) for s in rng.child_seeds(seed, n, rng.SeedPath.PROXY_AGENTS)]
         on_se = fid["environment"] == "se"
         params = self.se_params[np.arange(n) % len(self.ses)] if on_se else None
         se_config = self.ses[0].config if on_se else None
-        outcomes = train_and_test(self.task.name, specs, se_config, params, self.test_episodes, self.engine,
+        outcomes = train_and_test(self.task, specs, se_config, params, self.test_episodes, self.engine,
                                   SerialExecutor(), 1, test_on_real=test_on_real or not on_se)
         returns = [r for o in outcomes for r in o.test_returns]
         train_steps = sum(o.train.steps for o in outcomes)

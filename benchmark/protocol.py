@@ -29,7 +29,7 @@ from benchmark.agents.sampling import sample_configs
 from benchmark.cells import run_cells
 from benchmark.engine import ENGINES, submit_chunk
 from benchmark.envs.synthetic import SEConfig
-from benchmark.envs.tasks import get_task
+from benchmark.envs.tasks import Task, get_task
 from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.nets import flat_parameters
 from benchmark.parallel import default_workers, executor_scope
@@ -43,7 +43,8 @@ AGENTS_TABLE = "agents.csv"
 GIVEN_UP_RUNS = "given_up"  # OUT/ses/SETTING/given_up/: histories of the runs given up on the way to its SEs
 RETURNS_TABLE = "test_returns.csv"
 FAILURES = "failures.json"
-CELL_FIELDS = ("task", "seed", "agents_per_env", "episodes", "max_episodes", "vary_hp", "engine", "preset")
+CELL_FIELDS = ("task", "solved", "seed", "agents_per_env", "episodes", "max_episodes", "vary_hp", "engine",
+               "preset")
 """The ProtocolConfig fields a cell depends on (besides its setting's SE, agent kind and env index)."""
 CELL_NUMERICS = 2
 """Revision of what a cell computes, down to float summation order (an agent's trajectory amplifies the smallest
@@ -72,12 +73,15 @@ class ProtocolConfig:
     seed: int = 0
     """Root seed of agent seeds and hyperparameter samples."""
     engine: str = "batched"
+    solved: float | None = None
+    """The task's solved threshold where its gymnasium spec has none, or to override the spec's (real-task
+    training stops there; an agent counts as solved at it)."""
     preset: str = "paper_transfer"
     """The SE recipe (benchmark.nes.presets) whose inner-loop DDQN is the base of the DDQN and Dueling DDQN agents
     in every setting, as in the paper (the SE's stored agent config); other kinds start from their defaults."""
 
     def __post_init__(self):
-        get_task(self.task)
+        self.real_task.require_solved("the transfer protocol (real-task training, agents solved)")
         check_choice("preset", self.preset, PRESETS)
         if not self.agents:
             raise ConfigError("agents: name at least one agent")
@@ -89,6 +93,11 @@ class ProtocolConfig:
         check_range("max_episodes", self.max_episodes, 1, 10**7, integer=True)
         check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
         check_choice("engine", self.engine, ENGINES)
+
+    @property
+    def real_task(self) -> Task:
+        """The task, with `solved` applied."""
+        return get_task(self.task, self.solved)
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "agents": list(self.agents)}
@@ -218,9 +227,9 @@ def run_protocol(config: ProtocolConfig, settings: list[Setting], out: Path, *, 
 def _submit_cell(executor, config: ProtocolConfig, setting: Setting, env_index: int, agent: str):
     specs = cell_specs(config, agent, env_index)
     if setting.name == REAL:
-        return submit_chunk(executor, config.engine, config.task, specs, None, None, config.episodes)
+        return submit_chunk(executor, config.engine, config.real_task, specs, None, None, config.episodes)
     se_config, params = _se_parameters(setting.ses[env_index])
-    return submit_chunk(executor, config.engine, config.task, specs, se_config,
+    return submit_chunk(executor, config.engine, config.real_task, specs, se_config,
                         np.repeat(params[None], len(specs), axis=0), config.episodes)
 
 
@@ -234,7 +243,7 @@ def _se_parameters(folder: Path) -> tuple[SEConfig, np.ndarray]:
 def _cell_rows(config, setting: Setting, env_index: int, agent: str, outcomes) -> list[dict]:
     specs = cell_specs(config, agent, env_index)
     se_id = REAL if setting.name == REAL else setting.ses[env_index].name
-    task = get_task(config.task)
+    task = config.real_task
     rows = []
     for k, (spec, o) in enumerate(zip(specs, outcomes)):
         hps = {f: getattr(spec.config, f) for f in _varied_fields(agent)}
@@ -259,7 +268,7 @@ def _write_or_check_meta(out: Path, config: ProtocolConfig, settings: list[Setti
     num_envs (cells do not depend on it): the recorded SEs must then be the first of the new ones. `hosts` lists
     every CPU the run computed on (cells from different CPUs may differ in float rounding)."""
     host = io.host_description()
-    meta = {"config": config.to_dict(), "task_solved": get_task(config.task).solved,
+    meta = {"config": config.to_dict(), "task_solved": config.real_task.solved,
             "settings": {s.name: [str(p) for p in s.ses] for s in settings}, "versions": io.package_versions(),
             "cell_numerics": CELL_NUMERICS, "hosts": [host]}
     path = out / PROTOCOL_META

@@ -53,6 +53,8 @@ log = compat.logger("proxy_hpo")
 @dataclass(frozen=True)
 class ProxyHPOConfig:
     task: str = "CartPole-v0"
+    solved: float | None = None
+    """The task's solved threshold where its gymnasium spec has none, or to override the spec's."""
     agent: str = "ddqn"
     optimizer: str = "bohb"
     """'bohb' (hpbandster BOHB, in-process) or 'random' (random search)."""
@@ -266,7 +268,7 @@ def run_proxy_hpo(config: ProxyHPOConfig, ses: Path | str | None, out: Path) -> 
     if config.environment in ("se", "multi") and ses is None:
         raise ConfigError(f"environment={config.environment!r} needs an SE set (--ses)")
     out = io.prepare_out_dir(out, False, RUN_META)
-    bench = AgentBenchmark(config.task, config.agent, ses, config.test_episodes)
+    bench = AgentBenchmark(config.task, config.agent, ses, config.test_episodes, solved=config.solved)
     io.write_json(out / RUN_META, {"config": dataclasses.asdict(config), "label": config.label,
                                    "ses": None if ses is None else str(ses), "versions": io.package_versions()})
     run = _Run(config, bench, out, start)

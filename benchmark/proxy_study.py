@@ -37,6 +37,8 @@ PROXIES = ("proxy", "proxy_real")
 @dataclass(frozen=True)
 class ProxyStudyConfig:
     task: str = "CartPole-v0"
+    solved: float | None = None
+    """The task's solved threshold where its gymnasium spec has none, or to override the spec's."""
     agent: str = "ddqn"
     configs: int = 30
     """Sampled agent configurations K."""
@@ -58,7 +60,7 @@ class ProxyStudyConfig:
 
 
 def _score_config(config: ProxyStudyConfig, ses: list[str], index: int, values: dict) -> dict:
-    bench = AgentBenchmark(config.task, config.agent, ses, config.test_episodes)
+    bench = AgentBenchmark(config.task, config.agent, ses, config.test_episodes, solved=config.solved)
     fid = {"agents": config.agents, "max_episodes": config.max_episodes}
     runs = {"proxy": bench.objective_function(values, {**fid, "environment": "se"}, seed=config.seed + index),
             "proxy_real": bench.objective_function_test(values, {**fid, "environment": "se"}, seed=config.seed + index),
@@ -82,7 +84,7 @@ def run_proxy_study(config: ProxyStudyConfig, ses: Path, out: Path, *, workers: 
             raise ConfigError(f"--resume: the study in {out} was started with {stored['config']}")
     io.write_json(out / STUDY_META, {**meta, "versions": io.package_versions()})
     (out / "configs").mkdir(exist_ok=True)
-    space = AgentBenchmark(config.task, config.agent).get_configuration_space(seed=config.seed)
+    space = AgentBenchmark(config.task, config.agent, solved=config.solved).get_configuration_space(seed=config.seed)
     samples = [{k: plain(v) for k, v in dict(c).items()} for c in space.sample_configuration(config.configs)]
     todo = [i for i in range(config.configs) if not _config_path(out, i).exists()]
     workers = default_workers() if workers is None else workers

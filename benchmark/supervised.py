@@ -31,6 +31,8 @@ class ModelFitConfig:
     """How one supervised model is made."""
 
     task: str = "CartPole-v0"
+    solved: float | None = None
+    """The task's threshold where its gymnasium spec has none: a collector that reaches it stops early."""
     seed: int = 0
     collectors: int = 2
     """DDQN agents (varied hyperparameters) whose every real training transition is collected."""
@@ -73,14 +75,15 @@ class _Recorder(gym.Wrapper):
 
 def collect_transitions(config: ModelFitConfig) -> np.ndarray:
     """Rows (state, action, next state, reward, terminated) from `collectors` DDQN agents learning the task."""
-    task = get_task(config.task)
-    seeds = rng.child_seeds(config.seed, config.collectors, 7)
+    task = get_task(config.task, config.solved)
+    seeds = rng.child_seeds(config.seed, config.collectors, rng.SeedPath.TRANSITIONS)
+    solved = float("inf") if task.solved is None else task.solved  # without a threshold: the step budget alone
     share = config.max_transitions // config.collectors
     agent_configs = sample_configs(DDQNConfig(max_train_steps=share), config.collectors, seed=seeds[0])
     rows = []
     for agent_config, seed in zip(agent_configs, seeds):
         env = _Recorder(task.make())
-        DDQN(task.obs_dim, task.n_actions, agent_config, seed).train(env, solved=task.solved, max_steps=task.max_steps)
+        DDQN(task.obs_dim, task.n_actions, agent_config, seed).train(env, solved=solved, max_steps=task.max_steps)
         rows += env.rows[:share]  # the step budget ends at an episode's end: drop the overshoot
     return np.stack(rows)
 

@@ -12,6 +12,7 @@ _MODULES = {
     "ddqn_varied": "search_spaces.ddqn_varied",
     "ddqn": "search_spaces.ddqn",
     "dueling_ddqn": "search_spaces.dueling_ddqn",
+    "se": "search_spaces.se",
     "se_cartpole": "search_spaces.se_cartpole",
     "se_acrobot": "search_spaces.se_acrobot",
     "td3_discrete_varied": "search_spaces.td3_discrete_varied",

@@ -27,7 +27,8 @@ from benchmark.hpo.launch import (MasterSettings, base_run, lingering_threads, n
                                   run_master)
 from benchmark.hpo.worker import JOB_FILE, evaluate, loss_of, make_worker
 
-TINY = {"nes": {"population": 1}, "test_episodes": 1, "agent": {"max_episodes": 2}}
+TINY = {"nes": {"population": 1}, "test_episodes": 1, "centre_agents": 1, "vary_hp": False,
+        "agent": {"max_episodes": 2, "hidden_size": 16, "hidden_layers": 1}}
 SWEEP_ARGS = ["--min-budget", "1", "--max-budget", "2", "--eta", "2", "--ping-interval", "1", "--worker-wait", "60"]
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
 

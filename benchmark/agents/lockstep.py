@@ -23,7 +23,6 @@ import torch
 from benchmark import rng
 from benchmark.agents.budget import should_stop
 from benchmark.agents.ddqn import TrainResult, buffer_capacity
-from benchmark.envs.tasks import BatchedTask
 from benchmark.nets import ACTIVATION_FNS
 
 _BETA1, _BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults, same formula as its step()
@@ -622,7 +621,7 @@ def evaluate_batched(task, policy, seeds: list[int], episodes: int,
     members; `greedy(obs [M, episodes, obs_dim])` -> actions of the M * episodes copies), all at once: on the
     real task, or on `env` (M * episodes copies, member-major: copy i * episodes + e is member i's episode e)."""
     m = policy.m
-    env = BatchedTask(task, m * episodes) if env is None else env
+    env = task.batched(m * episodes) if env is None else env
     keys = [rng.member_key(s) for s in seeds]
     env.reset(np.arange(m * episodes),
               [rng.seed_value(k, rng.Stream.TEST_RESET, e) for k in keys for e in range(episodes)])

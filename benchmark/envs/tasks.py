@@ -1,14 +1,21 @@
-"""The real tasks: a registry with gymnasium id, solved threshold, episode limit, seeded reset and a
-vectorised copy of each task's dynamics (numpy float64, equal to gymnasium's step for step).
+"""The real tasks: any registered gymnasium id with flat Box observations and Discrete actions (`gym_task`), with a
+vectorised copy of the dynamics (numpy float64, equal to gymnasium's step for step) as the fast path for the tasks
+that have one (`TASKS`).
 
-`TASKS` are the Discrete-action tasks SEs are learned for; `BOX_TASKS` the Box-action tasks with vectorised
-dynamics (MountainCarContinuous-v0), which only reward networks use (an SE's action input is one-hot).
+`TASKS` are the Discrete-action tasks with a fast path; any other such gymnasium id is a generic task, stepped
+through gymnasium's own vector env (`GymVectorTask`). `BOX_TASKS` are the Box-action tasks with vectorised dynamics
+(MountainCarContinuous-v0), which only reward networks use (an SE's action input is one-hot).
+
+To give a task a fast path: write its start-state sampler (drawing exactly as its reset does from np_random), its
+observation map and its batched dynamics below, add it to TASKS, and add it to the step-for-step test against
+gymnasium (tests/test_envs.py).
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Callable
 
 import gymnasium as gym
@@ -37,17 +44,19 @@ class Task:
     """Number of discrete actions (0 for a Box task)."""
     max_steps: int
     """Episode limit (truncation)."""
-    solved: float
-    """Mean test return at which the task counts as solved."""
+    solved: float | None
+    """Mean test return at which the task counts as solved (None: its gymnasium spec names none and none was
+    given; commands that need one refuse the task, `require_solved`)."""
     state_dim: int
-    """Length of the internal physical state."""
+    """Length of the internal physical state (the observation for a generic task)."""
     sample_state: Callable[[np.random.Generator], np.ndarray]
-    """Draws a start state exactly as the gymnasium env's reset does from its np_random."""
+    """Draws a start state exactly as the gymnasium env's reset does from its np_random (the fast path: a copy of
+    that code; a generic task: the env's own reset with the generator as its np_random)."""
     observe: Callable[[np.ndarray], np.ndarray]
     """Maps internal states [N, state_dim] to float32 observations [N, obs_dim]."""
-    dynamics: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+    dynamics: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]] | None
     """(states [N, state_dim], actions [N] (Discrete) or [N, action_dim] (Box)) -> (next states, rewards,
-    terminated)."""
+    terminated); None for a generic task (stepped through gymnasium)."""
     action_dim: int = 0
     """Entries of a Box action, each in [-1, 1] (gymnasium's bounds for the registered tasks); 0: Discrete."""
 
@@ -58,12 +67,33 @@ class Task:
             return gym.spaces.Box(-1.0, 1.0, (self.action_dim,), np.float32)
         return gym.spaces.Discrete(self.n_actions)
 
+    @property
+    def fast(self) -> bool:
+        """A vectorised copy of the dynamics exists (else the task steps through gymnasium)."""
+        return self.dynamics is not None
+
     def make(self, seed: int | None = None) -> gym.Env:
         """A seeded gymnasium instance of the task."""
         env = gym_make(self.name)
         env.reset(seed=seed)
         env.action_space.seed(seed)
         return env
+
+    def batched(self, n: int, asynchronous: bool = False):
+        """n copies stepped together (a `benchmark.agents.lockstep.BatchedEnv`): the vectorised dynamics where the
+        task has them, else gymnasium's vector env (`asynchronous`: AsyncVectorEnv, one process per copy)."""
+        return BatchedTask(self, n) if self.fast else GymVectorTask(self, n, asynchronous)
+
+    def require_solved(self, what: str = "this command") -> float:
+        """The solved threshold; a ConfigError asking for --solved when the task has none."""
+        if self.solved is None:
+            raise ConfigError(f"task={self.name!r}: its gymnasium spec has no reward_threshold and {what} needs "
+                              f"one: give the solved threshold with --solved (a mean test return)")
+        return self.solved
+
+
+def as_float32(states: np.ndarray) -> np.ndarray:
+    return states.astype(np.float32)
 
 
 # --- CartPole ----------------------------------------------------------------------------------------
@@ -172,17 +202,15 @@ def _mountain_car_dynamics(s: np.ndarray, a: np.ndarray):
 
 
 TASKS: dict[str, Task] = {
-    "CartPole-v0": Task("CartPole-v0", 4, 2, 200, 195.0, 4, _cartpole_state,
-                        lambda s: s.astype(np.float32), _cartpole_dynamics),
-    "CartPole-v1": Task("CartPole-v1", 4, 2, 500, 475.0, 4, _cartpole_state,
-                        lambda s: s.astype(np.float32), _cartpole_dynamics),
+    "CartPole-v0": Task("CartPole-v0", 4, 2, 200, 195.0, 4, _cartpole_state, as_float32, _cartpole_dynamics),
+    "CartPole-v1": Task("CartPole-v1", 4, 2, 500, 475.0, 4, _cartpole_state, as_float32, _cartpole_dynamics),
     "Acrobot-v1": Task("Acrobot-v1", 6, 3, 500, -100.0, 4, _acrobot_state, _acrobot_observe, _acrobot_dynamics),
 }
 
 
 BOX_TASKS: dict[str, Task] = {
     "MountainCarContinuous-v0": Task("MountainCarContinuous-v0", 2, 0, 999, 90.0, 2, _mountain_car_state,
-                                     lambda s: s.astype(np.float32), _mountain_car_dynamics, action_dim=1),
+                                     as_float32, _mountain_car_dynamics, action_dim=1),
 }
 
 
@@ -191,12 +219,60 @@ def vectorised_task(name: str) -> Task | None:
     return TASKS.get(name) or BOX_TASKS.get(name)
 
 
-def get_task(name: str) -> Task:
-    """The registered task `name`, or a ConfigError listing the known ones."""
+def get_task(name: str | Task, solved: float | None = None) -> Task:
+    """The task `name` (a Task is returned as it is): its fast path (TASKS) where it has one, else the generic
+    task of that gymnasium id (`gym_task`); `solved` overrides the threshold."""
+    if isinstance(name, Task):
+        return name if solved is None else dataclasses.replace(name, solved=float(solved))
+    fast = TASKS.get(name)
+    if fast is not None:
+        return fast if solved is None else dataclasses.replace(fast, solved=float(solved))
+    return gym_task(name, solved)
+
+
+@lru_cache(maxsize=None)
+def gym_task(name: str, solved: float | None = None) -> Task:
+    """The generic task of gymnasium id `name`: sizes from its spaces, episode limit and threshold from its spec
+    (`solved` where given), start states from its own seeded reset. ConfigError, naming what is wrong, for an id
+    that is not registered, observations that are not a flat Box, or actions that are not Discrete."""
     try:
-        return TASKS[name]
-    except KeyError:
-        raise ConfigError(f"task={name!r} is not a known task; choose one of {sorted(TASKS)}") from None
+        spec = gym.spec(name)
+    except gym.error.Error:
+        raise ConfigError(f"task={name!r} is not a known task: not a registered gymnasium id (tasks with a fast "
+                          f"path: {sorted(TASKS)})") from None
+    env = gym_make(name)
+    obs_space, act_space = env.observation_space, env.action_space
+    env.close()
+    if isinstance(act_space, gym.spaces.Box):
+        raise ConfigError(f"task={name!r} has a Box action space ({act_space}); an SE's action input is a one-hot "
+                          f"Discrete action, so SEs are for Discrete-action tasks: learn a reward network for this "
+                          f"one (sebench train-rn)")
+    if not isinstance(act_space, gym.spaces.Discrete):
+        raise ConfigError(f"task={name!r}: SEs need a Discrete action space; this task's is {act_space}")
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        raise ConfigError(f"task={name!r}: SEs need flat Box observations (a vector); this task's are {obs_space}")
+    limit = spec.max_episode_steps
+    if not limit:
+        raise ConfigError(f"task={name!r}: its gymnasium spec has no max_episode_steps; SEs need an episode limit "
+                          f"(register the id with one)")
+    threshold = spec.reward_threshold if solved is None else solved
+    return Task(name, int(obs_space.shape[0]), int(act_space.n), int(limit),
+                None if threshold is None else float(threshold), int(obs_space.shape[0]),
+                partial(_gym_start_state, name), as_float32, None)
+
+
+def _gym_start_state(name: str, rng: np.random.Generator) -> np.ndarray:
+    """A start state of gymnasium id `name`: its own reset, drawing from `rng` as its np_random (so the generator
+    of a seed gives what reset(seed=seed) gives, as the fast path's samplers do)."""
+    env = _reset_env(name)
+    env.np_random = rng
+    return np.asarray(env.reset()[0], np.float64)
+
+
+@lru_cache(maxsize=None)
+def _reset_env(name: str) -> gym.Env:
+    """One instance of `name` per process, used only for its reset (start states)."""
+    return gym_make(name)
 
 
 @lru_cache(maxsize=None)
@@ -204,7 +280,7 @@ def random_policy_return(name: str, episodes: int = 100, seed: int = 0) -> float
     """Mean return of the uniformly random policy on task `name` over seeded episodes (CartPole-v0 about 22,
     Acrobot-v1 about -500): the level below which an agent has learned nothing."""
     task = vectorised_task(name) or get_task(name)
-    env = BatchedTask(task, episodes)
+    env = task.batched(episodes)
     env.reset(np.arange(episodes), [seed * 100_003 + i for i in range(episodes)])
     rng = np.random.default_rng(seed)
     returns, alive = np.zeros(episodes), np.ones(episodes, dtype=bool)
@@ -247,3 +323,52 @@ class BatchedTask:
         self.t += 1
         trunc = (self.t >= self.task.max_steps) & ~term
         return self.observation(), reward, term, trunc
+
+
+class GymVectorTask:
+    """N copies of a generic task stepped through gymnasium's own vector env (SyncVectorEnv, or AsyncVectorEnv
+    with `asynchronous`): the same interface as BatchedTask. Copies are reset with the given seeds; finished
+    copies reset themselves (gymnasium's same-step autoreset) until the caller resets them with its seed; copies
+    dropped by `select` keep stepping, out of sight, with action 0."""
+
+    def __init__(self, task: Task, n: int, asynchronous: bool = False):
+        self.task, self.n = task, n
+        makers = [partial(gym_make, task.name)] * n
+        vector = gym.vector.AsyncVectorEnv if asynchronous else gym.vector.SyncVectorEnv
+        self.vec = vector(makers, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+        self.rows = np.arange(n)  # vector-env copy of each row
+        self.obs = np.zeros((n, task.obs_dim), np.float32)  # of every copy
+
+    def reset(self, idx: np.ndarray, seeds: list[int]) -> None:
+        copies = self.rows[np.asarray(idx, np.int64)]
+        mask = np.zeros(self.vec.num_envs, bool)
+        mask[copies] = True
+        seed_of = [None] * self.vec.num_envs
+        for copy, seed in zip(copies, seeds):
+            seed_of[copy] = int(seed)
+        obs, _ = self.vec.reset(seed=seed_of, options={"reset_mask": mask})
+        self.obs[mask] = obs[mask]
+
+    def observation(self) -> np.ndarray:
+        return self.obs[self.rows].copy()
+
+    def select(self, idx: np.ndarray) -> None:
+        """Keep only rows `idx` (in that order)."""
+        self.rows, self.n = self.rows[idx], len(idx)
+
+    def step(self, actions: np.ndarray):
+        """Step every row with actions [N]; returns (obs, reward, terminated, truncated) of the rows, obs the last
+        one of an episode that ended (gymnasium's final_obs)."""
+        full = np.zeros(self.vec.num_envs, np.int64)
+        full[self.rows] = actions
+        obs, reward, term, trunc, info = self.vec.step(full)
+        self.obs = np.asarray(obs, np.float32)
+        last = self.obs.copy()
+        ended = np.flatnonzero(term | trunc)
+        if len(ended):
+            last[ended] = np.stack([info["final_obs"][i] for i in ended])
+        rows = self.rows
+        return last[rows], np.asarray(reward, np.float64)[rows], np.asarray(term)[rows], np.asarray(trunc)[rows]
+
+    def close(self) -> None:
+        self.vec.close()

@@ -17,6 +17,8 @@ def add_parsers(sub) -> None:
 
 # -- hpo ----------------------------------------------------------------------------------------------------
 def _master_options(p) -> None:
+    from benchmark.nes.presets import DEFAULT_PRESET, PRESETS
+
     p.add_argument("--space", default="se_cartpole",
                    help="search space: a registered name (`sebench spaces list`) or a ConfigSpace JSON file")
     p.add_argument("--min-budget", type=float, default=5, help="smallest budget, in NES iterations (default 5)")
@@ -27,7 +29,11 @@ def _master_options(p) -> None:
     p.add_argument("--config", type=Path,
                    help="JSON file with RunConfig fields the space does not tune (population, test_episodes, "
                         "agent.max_episodes, vary_hp, engine, ...), in train-se's --config format")
-    p.add_argument("--task", help="real task (default: the space's task)")
+    p.add_argument("--task", help="real task (default: the space's task; the space se takes any task)")
+    p.add_argument("--solved", type=float, default=None, help="the task's solved threshold where its gymnasium "
+                                                              "spec has none, or to override the spec's")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
+                   help=f"the SE recipe the sweep's hyperparameters are applied onto (default {DEFAULT_PRESET})")
     p.add_argument("--seed", type=int, default=0, help="seed of every SE run and of the space's sampler")
     p.add_argument("--resume", action="store_true", help="continue the sweep in the directory from its logs")
     p.add_argument("--time-limit", type=float,
@@ -81,16 +87,10 @@ def _add_hpo(sub) -> None:
 def _settings(args):
     from benchmark.hpo.launch import MasterSettings, base_run
 
-    config = None
-    if args.config:
-        try:
-            config = json.loads(args.config.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ConfigError(f"--config {args.config}: {err}") from None
-        if not isinstance(config, dict):
-            raise ConfigError(f"--config {args.config}: expected a JSON object of RunConfig fields")
+    from benchmark.config_layers import read_config_file
+
     space_name = args.space if Path(args.space).suffix != ".json" else ""
-    base = base_run(space_name, config, args.task, args.seed)
+    base = base_run(space_name, read_config_file(args.config), args.task, args.seed, args.preset, args.solved)
     settings = MasterSettings(space=args.space, min_budget=args.min_budget, max_budget=args.max_budget, eta=args.eta,
                               iterations=args.iterations, ping_interval=args.ping_interval,
                               worker_wait=args.worker_wait or None, time_limit=args.time_limit,

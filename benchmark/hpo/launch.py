@@ -26,6 +26,7 @@ from pathlib import Path
 from benchmark.errors import ConfigError
 from benchmark.hpo import compat
 from benchmark.hpo.worker import SWEEP_FILE
+from benchmark.nes.presets import DEFAULT_PRESET
 
 NS_FILE = "nameserver.json"
 DEFAULT_HOST = "127.0.0.1"
@@ -191,30 +192,22 @@ class MasterSettings:
     """Extra BOHB arguments (top_n_percent, num_samples, random_fraction, bandwidth_factor, min_bandwidth, ...)."""
 
 
-def base_run(space_name: str, config: dict | None = None, task: str | None = None, seed: int = 0):
-    """The RunConfig a sweep's hyperparameters are applied onto: defaults <- config file <- task, seed."""
+def base_run(space_name: str, config: dict | None = None, task: str | None = None, seed: int = 0,
+             preset: str = DEFAULT_PRESET, solved: float | None = None):
+    """The RunConfig a sweep's hyperparameters are applied onto, in train-se's layers: RunConfig's defaults, the
+    preset, the config file's fields, then task (default: the space's task), solved and seed."""
+    from benchmark.config_layers import layered, nested
+    from benchmark.nes.presets import preset_fields
     from benchmark.nes.trainer import RunConfig
     from search_spaces.tools import space_task
 
-    base = RunConfig().to_dict()
-    for key, value in (config or {}).items():
-        if key not in base:
-            raise ConfigError(f"--config: unknown field {key!r}; known: {sorted(base)}")
-        if isinstance(base[key], dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f"--config: {key!r} must be an object of {sorted(base[key])}")
-            unknown = set(value) - set(base[key])
-            if unknown:
-                raise ConfigError(f"--config: unknown field(s) {sorted(unknown)} in {key!r}; known: {sorted(base[key])}")
-            base[key].update(value)
-        else:
-            base[key] = value
+    fields = layered(RunConfig().to_dict(), (f"--preset {preset}", preset_fields(preset)),
+                     ("--config", config or {}))
     space_task_name = space_task(space_name)
-    wanted = task or (config or {}).get("task") or space_task_name or base["task"]
+    wanted = task or (config or {}).get("task") or space_task_name or fields["task"]
     if space_task_name and wanted != space_task_name:
         raise ConfigError(f"task={wanted!r} does not match space {space_name!r}, which is for {space_task_name!r}")
-    base.update(task=wanted, seed=seed)
-    return RunConfig.from_dict(base)
+    return RunConfig.from_dict(layered(fields, ("flags", nested({"task": wanted, "solved": solved, "seed": seed}))))
 
 
 def _sweep_record(space_name, space, base, s: MasterSettings) -> dict:

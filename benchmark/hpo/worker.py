@@ -100,7 +100,6 @@ def _lower_budget_checkpoint(sweep_dir: Path, config_id, budget: float) -> Path 
 def evaluate(sweep_dir: Path, config_id, config: dict, budget: float) -> dict:
     """Train the SE of `config` for `budget` NES iterations; {"loss": float, "info": JSON-safe dict}."""
     from benchmark import io
-    from benchmark.envs.tasks import get_task
     from benchmark.nes.trainer import train_se
     from search_spaces.tools import apply_config, validate_config
 
@@ -109,7 +108,7 @@ def evaluate(sweep_dir: Path, config_id, config: dict, budget: float) -> dict:
     config = validate_config(sweep.space, compat.plain(config), complete=True)
     limit = budget_iterations(budget)
     run = dataclasses.replace(apply_config(sweep.base, config), iterations=limit)
-    task = get_task(run.task)
+    task = run.real_task
     out = job_dir(sweep_dir, config_id, budget)
     previous = _lower_budget_checkpoint(sweep_dir, config_id, budget)
     if out.exists():  # an earlier attempt of this very job (lost worker): start it again from scratch

@@ -19,7 +19,7 @@ from benchmark.agents.ddqn import DDQNConfig
 from benchmark.agents.sampling import sample_configs
 from benchmark.engine import ENGINES, train_and_test
 from benchmark.envs.synthetic import SEConfig, initial_se_parameters, se_network
-from benchmark.envs.tasks import get_task, random_policy_return
+from benchmark.envs.tasks import Task, get_task, random_policy_return
 from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.job_store import JobStore
 from benchmark.nes.loop import Scores, run_nes
@@ -38,7 +38,9 @@ class RunConfig:
     """One SE training run; the defaults are the recipe of the paper's transfer SEs (preset paper_transfer)."""
 
     task: str = "CartPole-v0"
-    """Real task (see benchmark.envs.tasks.TASKS)."""
+    """Real task: a gymnasium id with flat Box observations and Discrete actions (benchmark.envs.tasks)."""
+    solved: float | None = None
+    """The task's solved threshold where its gymnasium spec has none, or to override the spec's."""
     iterations: int = 50
     """NES iteration limit."""
     seed: int = 0
@@ -62,12 +64,17 @@ class RunConfig:
     """The named recipe the run started from (benchmark.nes.presets); the fields above may override parts of it."""
 
     def __post_init__(self):
-        get_task(self.task)
+        self.real_task.require_solved("learning an SE (the centre's stopping criterion)")
         check_range("iterations", self.iterations, 1, 100_000, integer=True)
         check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
         check_range("centre_agents", self.centre_agents, 1, 10_000, integer=True)
         check_range("test_episodes", self.test_episodes, 1, 10_000, integer=True)
         check_choice("engine", self.engine, ENGINES)
+
+    @property
+    def real_task(self) -> Task:
+        """The task, with `solved` applied."""
+        return get_task(self.task, self.solved)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -163,7 +170,7 @@ def train_se(run: RunConfig, out: Path, *, workers: int | None = None, resume: b
     solved_only: at the iteration limit without solving, write out/given_up.json instead of the best centre's SE
     (the paper kept solved SEs only).
     """
-    task = get_task(run.task)
+    task = run.real_task
     out = io.prepare_out_dir(out, resume, io.CHECKPOINT)
     workers = default_workers() if workers is None else workers
     state = _load_or_start(run, out, resume)
@@ -174,7 +181,7 @@ def train_se(run: RunConfig, out: Path, *, workers: int | None = None, resume: b
         k = run.centre_agents
         specs = centre_specs(run, it) + member_specs(run, it, len(members))
         params = np.vstack([np.repeat(centre[None], k, axis=0), members])
-        outcomes = train_and_test(run.task, specs, run.se, params, run.test_episodes, run.engine, pool, workers,
+        outcomes = train_and_test(task, specs, run.se, params, run.test_episodes, run.engine, pool, workers,
                                   store=unfinished)
         fitness = np.array([o.fitness for o in outcomes])
         return Scores(fitness[:k], fitness[k:], sum(o.test_steps for o in outcomes), outcomes)
@@ -243,7 +250,7 @@ def _load_or_start(run: RunConfig, out: Path, resume: bool) -> RunState:
 def initial_centre(run: RunConfig) -> np.ndarray:
     """The SE parameters a fresh run of `run` starts NES from (float64)."""
     seed = rng.child_seeds(run.seed, 1, rng.SeedPath.INITIAL_PARAMETERS)[0]
-    return initial_se_parameters(get_task(run.task), run.se, seed).double().numpy()
+    return initial_se_parameters(run.real_task, run.se, seed).double().numpy()
 
 
 def _columns(scores: Scores, metrics: dict) -> dict:
@@ -267,7 +274,7 @@ def _checkpoint(out: Path, run: RunConfig, state: RunState) -> None:
 
 def _write_final(out: Path, run: RunConfig, state: RunState) -> None:
     """The SE: the centre that solved the task, else the best-scoring centre of the run."""
-    task = get_task(run.task)
+    task = run.real_task
     net = se_network(task, run.se)
     params = state.best_centre
     torch.nn.utils.vector_to_parameters(torch.as_tensor(params, dtype=torch.float32), net.parameters())
@@ -275,6 +282,7 @@ def _write_final(out: Path, run: RunConfig, state: RunState) -> None:
     meta = {
         "kind": "synthetic_env",
         "task": run.task,
+        "task_solved": task.solved,
         "preset": run.preset,
         "architecture": dataclasses.asdict(run.se),
         "seed": run.seed,
