@@ -8,6 +8,7 @@ through a concurrent.futures.Executor: a lockstep group (`plan_chunks`) or an ag
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from concurrent.futures import Future
@@ -52,11 +53,12 @@ def train_and_test(task: str | Task, specs: list[AgentSpec], se_config: SEConfig
     """Agent i trains on SE row i of se_params (or on the real task when se_params is None), then tests
     for test_episodes on the real task (test_on_real=False: on the environment it trained on); results come
     back in the order of specs. With `store`, a job found there is not run, and each job is saved there as soon
-    as it finishes (an interrupted call, rerun, redoes only the unfinished jobs)."""
+    as it finishes (an interrupted call, rerun, redoes only the unfinished jobs); the call returns only once
+    every save is done, so a checkpoint taken after it never races a save still in flight."""
     check_choice("engine", engine, ENGINES)
     task = get_task(task)
     outcomes: list[AgentOutcome | None] = [None] * len(specs)
-    futures = []
+    futures, saving = [], []
     for chunk in plan_chunks(specs, engine, workers):
         job = (task, [specs[i] for i in chunk], se_config,
                None if se_params is None else np.asarray(se_params)[chunk], test_episodes, test_on_real)
@@ -68,17 +70,25 @@ def train_and_test(task: str | Task, specs: list[AgentSpec], se_config: SEConfig
         else:
             future = submit_chunk(executor, engine, *job)
             if store is not None:
-                future.add_done_callback(partial(_keep, store, digest))
+                saved = threading.Event()
+                future.add_done_callback(partial(_keep, store, digest, saved))
+                saving.append(saved)
         futures.append((chunk, future))
     for chunk, future in futures:
         for i, outcome in zip(chunk, future.result()):
             outcomes[i] = outcome
+    for saved in saving:  # result() can return before the future's callbacks have run
+        saved.wait()
     return outcomes  # type: ignore[return-value]
 
 
-def _keep(store: JobStore, digest: str, future) -> None:
-    if not future.cancelled() and future.exception() is None:
-        store.save(digest, future.result())
+def _keep(store: JobStore, digest: str, saved: threading.Event, future) -> None:
+    """A finished job's done callback: save its outcomes, then signal that the save is over."""
+    try:
+        if not future.cancelled() and future.exception() is None:
+            store.save(digest, future.result())
+    finally:
+        saved.set()
 
 
 def lockstep(spec: AgentSpec, engine: str) -> bool:

@@ -146,3 +146,38 @@ def test_resume_may_raise_the_iteration_limit(tmp_path):
     assert len(pd.read_csv(tmp_path / "a" / io.HISTORY)) == 2
     with pytest.raises(ConfigError, match="below the 2 iterations"):
         _run(tmp_path, "a", run=RunConfig(**{**vars(TINY), "iterations": 1}), resume=True)
+
+
+class _LateExecutor(SerialExecutor):
+    """Completes each job's future from another thread, after a delay (as a process pool does)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        import threading
+        from concurrent.futures import Future
+
+        future = Future()
+        result = fn(*args, **kwargs)
+        threading.Timer(0.05, future.set_result, [result]).start()
+        return future
+
+
+def test_every_finished_job_is_saved_before_the_iteration_is_checkpointed(tmp_path, monkeypatch):
+    """The race of issue 26: a job saved from a future's callback could land after the checkpoint had cleared the
+    iteration's jobs (a stale file, or a FileNotFoundError). A slow save makes it deterministic."""
+    import time
+
+    from benchmark.job_store import JobStore
+
+    saves = []
+    original = JobStore.save
+
+    def slow_save(self, digest, outcomes):
+        time.sleep(0.2)
+        original(self, digest, outcomes)
+        saves.append(digest)
+
+    monkeypatch.setattr(JobStore, "save", slow_save)
+    run = RunConfig(**{**vars(TINY), "iterations": 1})
+    train_se(run, tmp_path / "a", workers=2, executor=_LateExecutor(), progress=False)
+    assert len(saves) >= 2  # every job was saved (then cleared with the checkpoint) ...
+    assert not (tmp_path / "a" / UNFINISHED_ITERATION).exists()  # ... and nothing was left behind
