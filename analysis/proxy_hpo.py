@@ -14,11 +14,7 @@ import seaborn as sns  # noqa: E402
 from analysis.figures import save_figure  # noqa: E402
 from benchmark import io  # noqa: E402
 from benchmark.errors import ConfigError  # noqa: E402
-from benchmark.proxy_hpo import INCUMBENTS, RUN_META, SUMMARY  # noqa: E402
-
-
-def is_proxy_hpo_run(path: Path) -> bool:
-    return (Path(path) / RUN_META).exists()
+from benchmark.proxy_hpo import INCUMBENTS, SUMMARY  # noqa: E402
 
 
 def _load(run: Path) -> tuple[dict, pd.DataFrame]:

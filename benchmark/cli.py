@@ -2,39 +2,29 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
+import dataclasses
 import json
 import os
 import signal
 import sys
-import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benchmark.cli_common import SOLVED_HELP, add_preset, add_run_files, add_workers, workers_or_all
 from benchmark.errors import ConfigError
+from benchmark.interrupts import Terminated, signal_of, stop_signals
 from benchmark.parallel import WorkerDied
 
 if TYPE_CHECKING:
     from benchmark.nes.trainer import RunConfig
 
 
-SOLVED_HELP = ("the task's solved threshold (a mean test return) where its gymnasium spec has none, or to override "
-               "the spec's")
-
-
-def _add_preset_argument(p, what: str) -> None:
-    from benchmark.nes.presets import DEFAULT_PRESET, PRESETS, describe
-
-    p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
-                   help=f"{what} (default {DEFAULT_PRESET}): {describe()}")
-
-
 def _add_run_arguments(p) -> None:
     """Arguments of one NES run, shared by train-se and train-ses. The run's config is made in layers
     (`run_config_from_args`): RunConfig's defaults, --preset, --config, then the flags typed (default None: unset)."""
-    _add_preset_argument(p, "named recipe")
+    add_preset(p, "named recipe")
     p.add_argument("--config", type=Path, help="JSON file with RunConfig fields (nes/agent/se sections); set over "
                                                "the preset's, under the flags typed")
     p.add_argument("--task", default=None, help="real task: any gymnasium id with flat Box observations and Discrete "
@@ -52,7 +42,7 @@ def _add_run_arguments(p) -> None:
     hp.add_argument("--fixed-hp", dest="vary_hp", action="store_const", const=False,
                     help="every agent uses the preset's hyperparameters (paper_opt's setting)")
     p.add_argument("--engine", choices=["batched", "scalar"], default=None, help="default batched (lockstep)")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores; 1: serial)")
+    add_workers(p)
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -117,20 +107,19 @@ def _add_fit_models(sub) -> None:
                    help="the task's threshold where its spec has none (collectors stop there; else at their budget)")
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--seed-start", type=int, default=0)
-    p.add_argument("--workers", type=int, default=None, help="models fitted at once (default: all cores)")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--quiet", action="store_true")
+    add_workers(p, "models fitted at once")
+    p.add_argument("--out", type=Path, required=True, help="output folder (models se_<seed>/; finished ones are kept)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_fit_models)
 
 
 def _cmd_fit_models(args) -> int:
     from benchmark.errors import check_range
-    from benchmark.parallel import default_workers
     from benchmark.supervised import ModelFitConfig, fit_models
 
     check_range("count", args.count, 1, 100_000, integer=True)
     folders = fit_models(ModelFitConfig(task=args.task, solved=args.solved), args.out, args.count, args.seed_start,
-                         progress=not args.quiet, workers=default_workers() if args.workers is None else args.workers)
+                         progress=not args.quiet, workers=workers_or_all(args.workers))
     print(f"{len(folders)} supervised models of {args.task} in {args.out}")
     return 0
 
@@ -139,7 +128,7 @@ def _add_transfer(sub) -> None:
     p = sub.add_parser("transfer", help="the transfer protocol: agents trained on SEs vs on the real task")
     p.add_argument("--task", default="CartPole-v0")
     p.add_argument("--solved", type=float, default=None, help=SOLVED_HELP)
-    _add_preset_argument(p, "the SE recipe whose inner-loop DDQN is the base of the DDQN and Dueling DDQN agents "
+    add_preset(p, "the SE recipe whose inner-loop DDQN is the base of the DDQN and Dueling DDQN agents "
                             "(as in the paper: the SEs' own agent config)")
     p.add_argument("--ses", nargs="*", default=[], metavar="[LABEL=]DIR",
                    help="SE sets (train-ses / fit-models folders); the real baseline runs too unless --no-real")
@@ -154,8 +143,8 @@ def _add_transfer(sub) -> None:
     p.add_argument("--fixed-agent-hp", action="store_true", help="agents keep their default hyperparameters")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--engine", choices=["batched", "scalar"], default="batched")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--out", type=Path, required=True)
+    add_workers(p)
+    p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out; finished cells are kept; a larger --num-envs grows the table as "
                         "SE sets grow (the recorded SEs keep their env indices; SEs new to a set follow in name order)")
@@ -195,8 +184,9 @@ def run_config_from_args(args) -> RunConfig:
     from benchmark.nes.presets import preset_fields
     from benchmark.nes.trainer import RunConfig
 
-    flags = nested({"task": args.task, "solved": args.solved, "iterations": args.iterations, "seed": args.seed, "engine": args.engine,
-                    "vary_hp": args.vary_hp, "centre_agents": args.centre_agents, "nes.population": args.population})
+    flags = nested({"task": args.task, "solved": args.solved, "iterations": args.iterations, "seed": args.seed,
+                    "engine": args.engine, "vary_hp": args.vary_hp, "centre_agents": args.centre_agents,
+                    "nes.population": args.population})
     fields = layered(RunConfig().to_dict(), (f"--preset {args.preset}", preset_fields(args.preset)),
                      (f"--config {args.config}", read_config_file(args.config)), ("flags", flags))
     return RunConfig.from_dict(fields)
@@ -231,7 +221,7 @@ def _add_headline(sub) -> None:
     p.add_argument("--max-episodes", type=int, default=1000, help="training episode limit per agent")
     p.add_argument("--iterations", type=int, default=100, help="NES iteration limit of each learned SE")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=None)
+    add_workers(p)
     p.add_argument("--out", type=Path, default=Path("results/headline"))
     p.add_argument("--recompute-real", action="store_true",
                    help="train the real-task baseline's agents here (about an hour on 2 cores) instead of taking "
@@ -279,10 +269,8 @@ def _add_proxy_study(sub) -> None:
     p.add_argument("--test-episodes", type=int, default=10)
     p.add_argument("--bootstrap", type=int, default=1000, help="resamples for the correlation intervals")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    add_workers(p)
+    add_run_files(p, resume_help="continue the study in --out; finished configurations are kept")
     p.set_defaults(func=_cmd_proxy_study)
 
 
@@ -290,7 +278,8 @@ def _cmd_proxy_study(args) -> int:
     from analysis.proxy import analyze_proxy_study
     from benchmark.proxy_study import ProxyStudyConfig, run_proxy_study
 
-    config = ProxyStudyConfig(task=args.task, solved=args.solved, agent=args.agent, configs=args.configs, agents=args.agents,
+    config = ProxyStudyConfig(task=args.task, solved=args.solved, agent=args.agent, configs=args.configs,
+                              agents=args.agents,
                               max_episodes=args.max_episodes, test_episodes=args.test_episodes,
                               bootstrap=args.bootstrap, seed=args.seed)
     run_proxy_study(config, args.ses, args.out, workers=args.workers, resume=args.resume, progress=not args.quiet)
@@ -303,45 +292,61 @@ def _cmd_proxy_study(args) -> int:
 def _add_proxy_hpo(sub) -> None:
     p = sub.add_parser("proxy-hpo", help="BOHB or random search training on the SE, the real task or both "
                                          "(multi-fidelity) under a wall budget; incumbents scored on the real task")
-    p.add_argument("--task", default="CartPole-v0")
+    p.add_argument("--config", type=Path, help="JSON file with ProxyHPOConfig fields; the flags typed set over it")
+    p.add_argument("--task", default=None, help="real task (default CartPole-v0)")
     p.add_argument("--solved", type=float, default=None, help=SOLVED_HELP)
-    p.add_argument("--agent", default="ddqn")
+    p.add_argument("--agent", default=None, help="agent kind to tune (default ddqn)")
     p.add_argument("--ses", type=Path, help="SE set folder (needed for --environment se or multi)")
-    p.add_argument("--optimizer", choices=["bohb", "random"], default="bohb")
-    p.add_argument("--environment", choices=["se", "real", "multi"], default="se",
-                   help="multi: SEs below the top budget, the real task at it (bohb only)")
+    p.add_argument("--optimizer", choices=["bohb", "random"], default=None, help="default bohb")
+    p.add_argument("--environment", choices=["se", "real", "multi"], default=None,
+                   help="where evaluations train (default se); multi: SEs below the top budget, the real task at it "
+                        "(bohb only)")
     p.add_argument("--wall-budget", type=float, help="seconds; no evaluation starts after them (required to run)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--agents", type=int, default=1, help="agents per evaluation")
-    p.add_argument("--test-episodes", type=int, default=10)
-    p.add_argument("--min-budget", type=float, default=10.0, help="smallest max_episodes (bohb)")
-    p.add_argument("--max-budget", type=float, default=200.0, help="largest max_episodes (random: the only one)")
-    p.add_argument("--eta", type=float, default=3.0)
-    p.add_argument("--score-agents", type=int, default=3, help="real-task agents scoring each incumbent")
+    p.add_argument("--seed", type=int, default=None, help="default 0")
+    p.add_argument("--agents", type=int, default=None, help="agents per evaluation (default 1)")
+    p.add_argument("--test-episodes", type=int, default=None, help="default 10")
+    p.add_argument("--min-budget", type=float, default=None, help="smallest max_episodes (bohb; default 10)")
+    p.add_argument("--max-budget", type=float, default=None,
+                   help="largest max_episodes (random: the only one; default 200)")
+    p.add_argument("--eta", type=float, default=None, help="default 3")
+    p.add_argument("--score-agents", type=int, default=None, help="real-task agents scoring each incumbent (default 3)")
     p.add_argument("--score-max-episodes", type=int, default=None, help="their episodes (default: --max-budget)")
     p.add_argument("--compare", type=Path, nargs="*", default=None, metavar="RUN",
                    help="only compare finished runs (figure + table into --out); runs nothing")
     p.set_defaults(func=_cmd_proxy_hpo)
 
 
+def proxy_hpo_config_from_args(args):
+    """The ProxyHPOConfig of the proxy-hpo arguments: its defaults, then --config, then the flags typed."""
+    from benchmark.config_layers import layered, nested, read_config_file
+    from benchmark.proxy_hpo import ProxyHPOConfig
+
+    flags = nested({"task": args.task, "solved": args.solved, "agent": args.agent, "optimizer": args.optimizer,
+                    "environment": args.environment, "wall_budget_s": args.wall_budget, "seed": args.seed,
+                    "agents": args.agents, "test_episodes": args.test_episodes, "min_budget": args.min_budget,
+                    "max_budget": args.max_budget, "eta": args.eta, "score_agents": args.score_agents,
+                    "score_max_episodes": args.score_max_episodes})
+    fields = layered(dataclasses.asdict(ProxyHPOConfig()), (f"--config {args.config}", read_config_file(args.config)),
+                     ("flags", flags))
+    return ProxyHPOConfig(**fields)
+
+
 def _cmd_proxy_hpo(args) -> int:
     from analysis.proxy_hpo import analyze_proxy_hpo
+    from benchmark.config_layers import read_config_file
     from benchmark.hpo.launch import configure_logging
-    from benchmark.proxy_hpo import ProxyHPOConfig, run_proxy_hpo
+    from benchmark.proxy_hpo import run_proxy_hpo
 
     if args.compare is not None:
         paths = analyze_proxy_hpo(args.compare, args.out)
         print((args.out / "proxy_hpo_summary.md").read_text())
         print(f"table and figure: {', '.join(p.name for p in paths if p.suffix != '.pdf')} in {args.out}")
         return 0
-    if args.wall_budget is None:
-        raise ConfigError("proxy-hpo: --wall-budget is required (unless --compare)")
+    if args.wall_budget is None and "wall_budget_s" not in read_config_file(args.config):
+        raise ConfigError("proxy-hpo: --wall-budget is required (unless --compare, or given in --config)")
     configure_logging()
-    config = ProxyHPOConfig(task=args.task, solved=args.solved, agent=args.agent, optimizer=args.optimizer, environment=args.environment,
-                            wall_budget_s=args.wall_budget, seed=args.seed, agents=args.agents,
-                            test_episodes=args.test_episodes, min_budget=args.min_budget, max_budget=args.max_budget,
-                            eta=args.eta, score_agents=args.score_agents, score_max_episodes=args.score_max_episodes)
+    config = proxy_hpo_config_from_args(args)
     summary = run_proxy_hpo(config, args.ses, args.out)
     final = summary["final_incumbent"]
     print(f"{summary['label']}: {summary['evaluations']} evaluations in {summary['wall_used_s']:.0f} s, "
@@ -429,47 +434,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a scheduler, `kill`, a session ending), handled like Ctrl-C: checkpointed state stays."""
-
-
-def _terminate(signum, frame):
-    raise Terminated
-
-
-def _signal_of(interrupt: KeyboardInterrupt) -> int:
-    """The signal behind an interrupt: SIGTERM for `Terminated`, else SIGINT (Ctrl-C)."""
-    return signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT
-
-
-@contextlib.contextmanager
-def stop_signals():
-    """SIGTERM raises `Terminated` as Ctrl-C raises KeyboardInterrupt, and neither is lost (main thread only).
-
-    An interrupt whose exception lands where Python cannot propagate it (an at-fork callback such as logging's
-    lock release after a fork, a `__del__`) is only reported to `sys.unraisablehook`, and the run would go on:
-    the hook has the signal sent again a moment later, once the callback has returned (a handler run inside
-    the hook would be lost the same way)."""
-    if threading.current_thread() is not threading.main_thread():  # where signal handlers can be set
-        yield
-        return
-    previous, previous_hook = signal.signal(signal.SIGTERM, _terminate), sys.unraisablehook
-
-    def redeliver_lost_stop(unraisable) -> None:
-        if isinstance(unraisable.exc_value, KeyboardInterrupt):
-            threading.Timer(0.01, signal.pthread_kill,
-                            (threading.main_thread().ident, _signal_of(unraisable.exc_value))).start()
-        else:
-            previous_hook(unraisable)
-
-    sys.unraisablehook = redeliver_lost_stop
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        sys.unraisablehook = previous_hook
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with stop_signals():
@@ -492,7 +456,7 @@ def _run(args) -> int:
     except KeyboardInterrupt as err:
         how = "stopped (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         print(f"sebench: {how}; the last finished iteration is checkpointed (use --resume)", file=sys.stderr)
-        return 128 + _signal_of(err)
+        return 128 + signal_of(err)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ def job_digest(task, engine: str, specs, se_config, se_params: np.ndarray | None
                test_on_real: bool) -> str:
     """sha256 of a job's inputs (task: a benchmark.envs.tasks.Task)."""
     described = json.dumps({
-        "task": task.name, "solved": task.solved, "fast_path": task.fast, "engine": engine, "test_episodes": test_episodes, "test_on_real": test_on_real,
+        "task": task.name, "solved": task.solved, "fast_path": task.fast, "engine": engine,
+        "test_episodes": test_episodes, "test_on_real": test_on_real,
         "specs": [[type(s.config).__name__, dataclasses.asdict(s.config), s.seed] for s in specs],
         "se_config": None if se_config is None else dataclasses.asdict(se_config),
     }, sort_keys=True, default=str)

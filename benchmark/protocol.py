@@ -122,7 +122,7 @@ def cell_specs(config: ProtocolConfig, agent: str, env_index: int) -> list[Agent
     seeds = rng.child_seeds(config.seed, config.agents_per_env, key, env_index)
     base = agent_base(agent, config.preset, max_episodes=config.max_episodes)
     if config.vary_hp:
-        hp_seed = rng.child_seeds(config.seed, 1, key, env_index, 1)[0]
+        hp_seed = rng.child_seeds(config.seed, 1, key, env_index, rng.SeedPath.HP_SAMPLE)[0]
         configs = sample_configs(base, config.agents_per_env, seed=hp_seed, space=kind.varied_space)
     else:
         configs = [base] * config.agents_per_env

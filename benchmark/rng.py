@@ -36,6 +36,7 @@ class SeedPath(enum.IntEnum):
     MEMBER_HP = 2  # seed of those agents' hyperparameter sample
     CENTRE_AGENTS = 3  # seeds of the agents that score an NES iteration's centre
     CENTRE_HP = 4  # seed of those agents' hyperparameter sample
+    HP_SAMPLE = 5  # after a path of agent seeds (a transfer cell's, an RN evaluation's): their hyperparameters
     TRANSITIONS = 7  # the supervised baseline's transition collectors
     PROXY_AGENTS = 11  # the agents of one proxy-objective evaluation
 

@@ -28,9 +28,9 @@ def train_ses(run: RunConfig, out: Path, count: int, seed_start: int = 0, *, wor
     A finished SE (its se.json exists) is skipped; a started one resumes from its checkpoint. As in the paper, only
     solved SEs make a set: a seed that has not solved within run.iterations is given up (out/se_<seed>/
     given_up.json, reason unsolved) and the next seed is tried (solved_only=False: its best centre is an SE of the
-    set too); so is, with `give_up`, a seed whose population shows no learning (reason no_learning). At most `max_seeds` seeds are tried (default 3 x count); set.json
-    records the yield (solved / tried). Jobs run on `executor`, else on a new
-    one: the dask.distributed cluster at `scheduler` or local processes. `concurrent` seeds train at once on
+    set too); so is, with `give_up`, a seed whose population shows no learning (reason no_learning). At most
+    `max_seeds` seeds are tried (default 3 x count); set.json records the yield (solved / tried). Jobs run on
+    `executor`, else on a new one: the dask.distributed cluster at `scheduler` or local processes. `concurrent` seeds train at once on
     that executor, so one run's jobs fill the workers another run leaves idle at the end of its NES iterations;
     the set is the same as one seed at a time (the first `count` seeds that finish, in seed order: a seed
     starts only while fewer than `count` seeds are finished or running). Returns the finished SEs' folders.

@@ -204,7 +204,8 @@ def test_the_td_target_takes_the_raw_done_of_a_raw_done_se(monkeypatch):
 
     stored = []
     original = ddqn.ReplayBuffer.add
-    monkeypatch.setattr(ddqn.ReplayBuffer, "add", lambda self, o, a, r, n, d: (stored.append(d), original(self, o, a, r, n, d)))
+    monkeypatch.setattr(ddqn.ReplayBuffer, "add",
+                        lambda self, o, a, r, n, d: (stored.append(d), original(self, o, a, r, n, d)))
     cfg = DDQNConfig(max_episodes=3, init_episodes=1, batch_size=16)
     weights = {}
     for done_target in ("raw", "boolean"):

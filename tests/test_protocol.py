@@ -17,6 +17,8 @@ from benchmark.protocol import (AGENTS_TABLE, CELLS, PROTOCOL_META, REAL, Protoc
                                 reuse_cells, run_protocol)
 from benchmark.se_sets import find_ses, train_ses
 
+KEEP_UNSOLVED = {"progress": False, "solved_only": False}
+"""Tiny runs never solve: they test the set mechanics, so unsolved seeds give SEs too."""
 TINY_RUN = RunConfig(iterations=1, nes=NESConfig(population=2), test_episodes=2, centre_agents=2, vary_hp=False,
                      agent=DDQNConfig(max_episodes=2, batch_size=16, hidden_size=16))
 TINY = ProtocolConfig(agents=("ddqn", "dueling_ddqn"), num_envs=2, agents_per_env=2, episodes=2, max_episodes=3)
@@ -25,7 +27,7 @@ TINY = ProtocolConfig(agents=("ddqn", "dueling_ddqn"), num_envs=2, agents_per_en
 @pytest.fixture(scope="module")
 def se_set(tmp_path_factory):
     out = tmp_path_factory.mktemp("ses") / "fixed"
-    train_ses(TINY_RUN, out, count=2, workers=1, progress=False, solved_only=False)
+    train_ses(TINY_RUN, out, count=2, workers=1, **KEEP_UNSOLVED)
     return out
 
 
@@ -61,7 +63,7 @@ def test_train_ses_learns_distinct_seeds_and_skips_finished(se_set):
     metas = [json.loads((p / io.SE_META).read_text()) for p in ses]
     assert [m["seed"] for m in metas] == [0, 1] and not any(m["vary_hp"] for m in metas)
     before = [(p / io.SE_WEIGHTS).stat().st_mtime_ns for p in ses]
-    train_ses(TINY_RUN, se_set, count=2, workers=1, progress=False, solved_only=False)  # nothing to do
+    train_ses(TINY_RUN, se_set, count=2, workers=1, **KEEP_UNSOLVED)  # nothing to do
     assert [(p / io.SE_WEIGHTS).stat().st_mtime_ns for p in ses] == before
 
 

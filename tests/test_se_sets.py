@@ -13,6 +13,8 @@ from benchmark.nes.strategy import NESConfig
 from benchmark.nes.trainer import GIVEN_UP, GiveUp, RunConfig
 from benchmark.se_sets import SET_META, find_ses, given_up_runs, train_ses
 
+KEEP_UNSOLVED = {"progress": False, "solved_only": False}
+"""Tiny runs never solve: they test the set mechanics, so unsolved seeds give SEs too."""
 RUN = RunConfig(iterations=3, nes=NESConfig(population=2), test_episodes=2, centre_agents=2, vary_hp=False,
                 agent=DDQNConfig(max_episodes=2, batch_size=16, hidden_size=16))
 
@@ -36,7 +38,7 @@ def test_give_up_needs_after_consecutive_flat_iterations():
 
 def test_given_up_seeds_are_recorded_and_the_set_moves_on(tmp_path):
     out = tmp_path / "set"
-    folders = train_ses(RUN, out, count=1, workers=1, progress=False, solved_only=False, give_up=GiveUp(1, below=1e9), max_seeds=2)
+    folders = train_ses(RUN, out, count=1, workers=1, **KEEP_UNSOLVED, give_up=GiveUp(1, below=1e9), max_seeds=2)
     assert folders == []
     meta = json.loads((out / SET_META).read_text())
     assert meta["seeds"] == [] and meta["given_up_seeds"] == [0, 1]
@@ -44,7 +46,7 @@ def test_given_up_seeds_are_recorded_and_the_set_moves_on(tmp_path):
     assert marker["iterations"] == 1 and marker["below"] == 1e9
     assert (out / "se_000" / io.HISTORY).exists() and not (out / "se_000" / io.SE_META).exists()
     # without the rule, a given-up seed resumes from its checkpoint and becomes an SE of the set
-    folders = train_ses(RUN, out, count=1, workers=1, progress=False, solved_only=False)
+    folders = train_ses(RUN, out, count=1, workers=1, **KEEP_UNSOLVED)
     assert [f.name for f in folders] == ["se_000"] and [f.name for f in find_ses(out)] == ["se_000"]
     assert not (out / "se_000" / GIVEN_UP).exists()
     assert json.loads((out / "se_000" / io.SE_META).read_text())["iterations"] == 3
@@ -54,8 +56,8 @@ def test_a_transfer_run_keeps_the_runs_given_up_on_the_way_to_its_ses(tmp_path):
     from analysis.transfer import _histories
     from benchmark.protocol import ProtocolConfig, _copy_ses, make_settings
     out = tmp_path / "set"
-    train_ses(RUN, out, count=1, workers=1, progress=False, solved_only=False, give_up=GiveUp(1, below=1e9), max_seeds=1)
-    train_ses(RUN, out, count=2, seed_start=1, workers=1, progress=False, solved_only=False)  # seeds 1, 2 finish; 0 stays given up
+    train_ses(RUN, out, count=1, workers=1, **KEEP_UNSOLVED, give_up=GiveUp(1, below=1e9), max_seeds=1)
+    train_ses(RUN, out, count=2, seed_start=1, workers=1, **KEEP_UNSOLVED)  # seeds 1, 2 finish; 0 stays given up
     ses = find_ses(out)
     assert [p.name for p in ses] == ["se_001", "se_002"]
     assert given_up_runs(ses) == [out / "se_000"] and given_up_runs(ses[:1]) == [out / "se_000"]
@@ -70,20 +72,20 @@ def test_a_transfer_run_keeps_the_runs_given_up_on_the_way_to_its_ses(tmp_path):
 
 
 def test_a_rule_that_never_applies_changes_nothing(tmp_path):
-    plain = train_ses(RUN, tmp_path / "a", count=1, workers=1, progress=False, solved_only=False)
-    ruled = train_ses(RUN, tmp_path / "b", count=1, workers=1, progress=False, solved_only=False, give_up=GiveUp(1, below=-1e9))
+    plain = train_ses(RUN, tmp_path / "a", count=1, workers=1, **KEEP_UNSOLVED)
+    ruled = train_ses(RUN, tmp_path / "b", count=1, workers=1, **KEEP_UNSOLVED, give_up=GiveUp(1, below=-1e9))
     a, b = (io.read_json(f[0] / io.SE_META) for f in (plain, ruled))
     assert a["centre_score"] == b["centre_score"] and a["iterations"] == b["iterations"]
 
 
 def test_max_seeds_below_count_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="max_seeds"):
-        train_ses(dataclasses.replace(RUN), tmp_path, count=3, max_seeds=2, progress=False, solved_only=False)
+        train_ses(dataclasses.replace(RUN), tmp_path, count=3, max_seeds=2, **KEEP_UNSOLVED)
 
 
 def test_concurrent_seeds_learn_the_same_set(tmp_path):
-    serial = train_ses(RUN, tmp_path / "a", count=2, workers=1, progress=False, solved_only=False, give_up=GiveUp(1, below=-1e9))
-    both = train_ses(RUN, tmp_path / "b", count=2, workers=2, progress=False, solved_only=False, give_up=GiveUp(1, below=-1e9),
+    serial = train_ses(RUN, tmp_path / "a", count=2, workers=1, **KEEP_UNSOLVED, give_up=GiveUp(1, below=-1e9))
+    both = train_ses(RUN, tmp_path / "b", count=2, workers=2, **KEEP_UNSOLVED, give_up=GiveUp(1, below=-1e9),
                      concurrent=2)
     assert [f.name for f in both] == [f.name for f in serial] == ["se_000", "se_001"]
     for a, b in zip(serial, both):
@@ -92,11 +94,11 @@ def test_concurrent_seeds_learn_the_same_set(tmp_path):
         assert all(torch.equal(ta[k], tb[k]) for k in ta)
     assert json.loads((tmp_path / "b" / SET_META).read_text())["seeds"] == [0, 1]
     with pytest.raises(ConfigError, match="concurrent"):
-        train_ses(RUN, tmp_path / "c", count=1, progress=False, solved_only=False, concurrent=0)
+        train_ses(RUN, tmp_path / "c", count=1, **KEEP_UNSOLVED, concurrent=0)
 
 
 def test_concurrent_seeds_replace_a_given_up_seed_in_seed_order(tmp_path):
-    folders = train_ses(RUN, tmp_path, count=1, workers=1, progress=False, solved_only=False, give_up=GiveUp(1, below=1e9),
+    folders = train_ses(RUN, tmp_path, count=1, workers=1, **KEEP_UNSOLVED, give_up=GiveUp(1, below=1e9),
                         max_seeds=3, concurrent=2)
     assert folders == []
     assert json.loads((tmp_path / SET_META).read_text())["given_up_seeds"] == [0, 1, 2]
@@ -106,13 +108,13 @@ def test_progress_names_the_last_iteration_of_a_running_seed(tmp_path):
     from benchmark.se_sets import _latest
     folder = tmp_path / "se_004"
     assert _latest(folder) == "se_004 starting"
-    train_ses(RUN, tmp_path, count=1, seed_start=4, workers=1, progress=False, solved_only=False)
+    train_ses(RUN, tmp_path, count=1, seed_start=4, workers=1, **KEEP_UNSOLVED)
     assert _latest(folder).startswith("se_004 it 3 centre ")
 
 
 def test_analyze_a_set_folder_plots_every_seed(tmp_path, capsys):
     from benchmark.cli import main
-    train_ses(RUN, tmp_path, count=2, workers=1, progress=False, solved_only=False)
+    train_ses(RUN, tmp_path, count=2, workers=1, **KEEP_UNSOLVED)
     assert main(["analyze", str(tmp_path)]) == 0
     assert (tmp_path / "nes_curves.png").stat().st_size > 0 and (tmp_path / "nes_curves.pdf").exists()
     assert "nes_curves.png" in capsys.readouterr().out

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from benchmark.errors import ConfigError
+from benchmark.interrupts import Terminated, signal_of
 
 
 def add_parsers(sub) -> None:
@@ -125,9 +126,10 @@ def _guarded(run, args) -> int:
     except SweepAborted as err:
         print(f"sebench: error: sweep aborted: {err}", file=sys.stderr)
         rc = 1
-    except KeyboardInterrupt:
-        print("sebench: interrupted; every finished job is in results.json (continue with --resume)", file=sys.stderr)
-        rc = 130
+    except KeyboardInterrupt as err:  # Ctrl-C: 130, SIGTERM: 143, as every sebench command
+        how = "stopped (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+        print(f"sebench: {how}; every finished job is in results.json (continue with --resume)", file=sys.stderr)
+        rc = 128 + signal_of(err)
     exit_if_threads_linger(rc)
     return rc
 

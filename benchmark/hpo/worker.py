@@ -161,7 +161,3 @@ def make_worker(run_id: str, *, nameserver: str, nameserver_port: int, host: str
     return SEWorker(run_id, nameserver=nameserver, nameserver_port=nameserver_port, host=host, timeout=timeout,
                     id=id, logger=compat.hp_logger("worker"))
 
-
-def check_sweep_dir(directory: Path) -> None:
-    if not (Path(directory) / SWEEP_FILE).is_file():
-        raise ConfigError(f"{directory} holds no {SWEEP_FILE}: not a sweep directory")

@@ -143,7 +143,7 @@ def agent_specs(config: RNEvalConfig, agent: str) -> list[tuple[object, int]]:
     seeds = rng.child_seeds(config.seed, config.agents_count, key)
     base = kind.defaults(max_episodes=config.max_episodes)
     if config.vary_hp:
-        hp_seed = rng.child_seeds(config.seed, 1, key, 1)[0]
+        hp_seed = rng.child_seeds(config.seed, 1, key, rng.SeedPath.HP_SAMPLE)[0]
         configs = sample_configs(base, config.agents_count, seed=hp_seed, space=kind.varied_space)
     else:
         configs = [base] * config.agents_count

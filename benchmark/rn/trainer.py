@@ -171,11 +171,11 @@ def member_agents(run: RNRunConfig, iteration: int, n: int) -> list[list[tuple[o
     """(config, seed) of the agents of each of an iteration's n members (centre first)."""
     k = run.agents_per_member
     count = k if run.common_seeds else n * k
-    seeds = rng.child_seeds(run.seed, count, 1, iteration)
+    seeds = rng.child_seeds(run.seed, count, rng.SeedPath.MEMBER_AGENTS, iteration)
     if run.vary_hp:
         space = get_agent_kind(run.agent).varied_space
-        configs = sample_configs(run.agent_config, count, seed=rng.child_seeds(run.seed, 1, 2, iteration)[0],
-                                 space=space)
+        hp_seed = rng.child_seeds(run.seed, 1, rng.SeedPath.MEMBER_HP, iteration)[0]
+        configs = sample_configs(run.agent_config, count, seed=hp_seed, space=space)
     else:
         configs = [run.agent_config] * count
     pairs = list(zip(configs, seeds))
@@ -229,7 +229,8 @@ def _load_or_start(run: RNRunConfig, out: Path, resume: bool) -> RunState:
     if state is not None:
         return state
     obs_dim, info_dim = rn_dims(make_env(run.task), run.rn)
-    centre = initial_rn_parameters(obs_dim, run.rn, rng.child_seeds(run.seed, 1, 0)[0], info_dim).double().numpy()
+    seed = rng.child_seeds(run.seed, 1, rng.SeedPath.INITIAL_PARAMETERS)[0]
+    centre = initial_rn_parameters(obs_dim, run.rn, seed, info_dim).double().numpy()
     return RunState(0, centre, centre.copy(), -np.inf, -1, [], 0.0, 0)
 
 
