@@ -205,15 +205,16 @@ def _cmd_train_se(args) -> int:
 
 
 def _add_headline(sub) -> None:
-    p = sub.add_parser("headline", help="the main job: learn a fixed-HP SE (or take the zoo's SEs), run a reduced "
-                                        "transfer protocol against the real baseline, print the table, write figures")
+    p = sub.add_parser("headline", help="the main job: learn a small fixed-HP SE under the centre-agents rule (or "
+                                        "take the zoo's SEs), run a reduced transfer protocol against the real "
+                                        "baseline and a zoo SE, print the table, write figures")
     p.add_argument("--task", default="CartPole-v0")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--zoo", action="store_true",
-                        help="learn nothing: take the fixed-HP SEs from the zoo too (results/zoo/TASK/fixed_hp_v2)")
+                        help="learn nothing: take the fixed-HP SEs from the zoo too (results/zoo/TASK/fixed_hp_v3)")
     source.add_argument("--learn-varied", action="store_true",
-                        help="learn the varied-HP SEs here too instead of taking the zoo's "
-                             "(results/zoo/TASK/varied_hp_v2): hours on 2 cores")
+                        help="learn the varied-HP SEs here too (the paper_transfer preset) instead of taking the "
+                             "zoo's (results/zoo/TASK/paper_transfer_v3): hours on 2 cores")
     p.add_argument("--num-envs", type=int, default=1, help="SEs per setting (and real-task instances)")
     p.add_argument("--agents", default="ddqn,dueling_ddqn")
     p.add_argument("--agents-per-env", type=int, default=10)
@@ -245,7 +246,7 @@ def _cmd_headline(args) -> int:
         kinds = {"se_fixed_hp": "fixed-HP", "se_varied_hp": "varied-HP"}
         learning = " and ".join(f"{args.num_envs} {kinds[label]} SE(s)" for label in learn)
         print(f"sebench headline: learning {learning} first (checkpointed; rerun the same command to continue; "
-              "a fixed-HP CartPole-v0 SE took 7 min on 2 idle cores, a varied-HP one takes hours)" if learn else
+              "a fixed-HP CartPole-v0 SE takes minutes on 2 idle cores, a varied-HP one hours)" if learn else
               "sebench headline: taking every SE from the zoo", file=sys.stderr)
     transfer = run_headline(args.out, protocol, ses, workers=args.workers, progress=not args.quiet,
                             recompute_real=args.recompute_real)

@@ -7,6 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmark import io
+from benchmark.config_layers import layered
+from benchmark.envs.synthetic import LEGACY_SE_FIELDS
+from benchmark.nes.presets import preset_fields
 from benchmark.nes.trainer import RunConfig
 from benchmark.protocol import PROTOCOL_META, REAL, ProtocolConfig, make_settings, run_protocol
 from benchmark.se_sets import train_ses
@@ -15,27 +18,42 @@ ZOO = Path(__file__).resolve().parents[1] / "results" / "zoo"
 """SE sets kept in the repository: ZOO/<task>/<set>/se_<seed>/."""
 BASELINES = ZOO.parent / "transfer"
 """Transfer folders kept in the repository (results/transfer/); those with only the real setting are baselines."""
-ZOO_SETS = {"se_fixed_hp": "fixed_hp_v2", "se_varied_hp": "varied_hp_v2"}
-"""The headline's SE settings and the zoo set (learned with sebench 0.2.0) each is taken from when not learned."""
+ZOO_SETS = {"se_fixed_hp": ("fixed_hp_v3", "fixed_hp_v2"), "se_varied_hp": ("paper_transfer_v3", "varied_hp_v2")}
+"""The headline's SE settings and the zoo sets each is taken from when not learned: the first that exists (the
+0.3.0 sets, learned under the K-centre-agent rule, before the 0.2.0 ones)."""
+LEARNED = {"se_fixed_hp": ("paper_opt", {"centre_agents": 4, "nes": {"population": 8}}),
+           "se_varied_hp": ("paper_transfer", {})}
+"""How the headline learns each setting's SE: a preset and what it changes in it. The fixed-HP SE is paper_opt's
+recipe scored by 4 centre agents (not 16) with 8 noise directions (not 16), so that it fits in minutes; the
+varied-HP SE is the paper_transfer recipe itself (hours on 2 cores)."""
 
 
-def zoo_set(task: str, name: str) -> Path:
-    """The zoo's SE set ZOO/TASK/NAME; a ConfigError listing the task's sets if there is none."""
+def zoo_set(task: str, name: str | tuple[str, ...]) -> Path:
+    """The zoo's SE set ZOO/TASK/NAME (the first of several names that exists); a ConfigError listing the task's
+    sets if there is none."""
     from benchmark.errors import ConfigError
 
-    path = ZOO / task / name
-    if not path.is_dir():
-        available = sorted(p.name for p in (ZOO / task).glob("*") if any(p.glob("se_*/se.json")))
-        raise ConfigError(f"the zoo has no SE set {task}/{name}; the SE sets of {task} there: {available}")
-    return path
+    for candidate in (name,) if isinstance(name, str) else name:
+        if (ZOO / task / candidate).is_dir():
+            return ZOO / task / candidate
+    available = sorted(p.name for p in (ZOO / task).glob("*") if any(p.glob("se_*/se.json")))
+    raise ConfigError(f"the zoo has no SE set {task}/{name}; the SE sets of {task} there: {available}")
+
+
+def learned_run(label: str, task: str, iterations: int) -> RunConfig:
+    """The RunConfig with which the headline learns setting `label`'s SE (LEARNED), on `task`."""
+    preset, changes = LEARNED[label]
+    fields = layered(RunConfig().to_dict(), (f"preset {preset}", preset_fields(preset)),
+                     ("headline", {**changes, "task": task, "iterations": iterations}))
+    return RunConfig.from_dict(fields)
 
 
 def headline_ses(task: str, learn: tuple[str, ...] = ("se_fixed_hp",), iterations: int = 100,
                  ) -> dict[str, Path | RunConfig]:
-    """The headline's SE settings (those of ZOO_SETS): the ones in `learn` as the runs that learn them (paper
-    settings, fixed or varied agent HPs, up to `iterations` NES iterations), the others as the zoo's sets."""
-    return {label: RunConfig(task=task, iterations=iterations, vary_hp=label == "se_varied_hp") if label in learn
-            else zoo_set(task, name) for label, name in ZOO_SETS.items()}
+    """The headline's SE settings (those of ZOO_SETS): the ones in `learn` as the runs that learn them (LEARNED,
+    up to `iterations` NES iterations), the others as the zoo's sets."""
+    return {label: learned_run(label, task, iterations) if label in learn else zoo_set(task, names)
+            for label, names in ZOO_SETS.items()}
 
 
 def real_baselines(task: str, root: Path = BASELINES) -> list[Path]:
@@ -68,19 +86,53 @@ def run_headline(out: Path, protocol: ProtocolConfig, ses: dict[str, Path | RunC
 
 
 def describe_ses(transfer: Path) -> list[str]:
-    """One line per SE a protocol folder used: its setting, folder, and how its NES run ended."""
-    lines = []
+    """One line per SE a protocol folder used: its setting, folder, recipe and how its NES run ended; then, where
+    there are several learned SEs, how each one's recipe differs from the first's."""
+    lines, recipes = [], {}
     for setting, folders in io.read_json(Path(transfer) / PROTOCOL_META)["settings"].items():
         for folder in folders:
             meta = io.read_json(Path(folder) / io.SE_META)
             if "iterations" not in meta:  # a supervised model: no NES run
                 lines.append(f"{setting}: {folder}")
                 continue
+            recipes.setdefault(setting, recipe_fields(meta))
             ended = "solved" if meta.get("solved") else "not solved; its best centre scored " \
                                                         f"{meta.get('centre_score')}"
-            lines.append(f"{setting}: {folder} (seed {meta.get('seed')}, {ended} after {meta['iterations']} NES "
-                         f"iterations, {_duration(meta.get('wall_time_s', 0.0))} of learning)")
+            lines.append(f"{setting}: {folder} ({recipe(meta)}; seed {meta.get('seed')}, {ended} after "
+                         f"{meta['iterations']} NES iterations, {_duration(meta.get('wall_time_s', 0.0))} of learning)")
+    settings = list(recipes)
+    for other in settings[1:]:
+        changed = recipe_diff(recipes[settings[0]], recipes[other])
+        lines.append(f"{settings[0]} vs {other}: " + ("; ".join(changed) if changed else "the same recipe"))
     return lines
+
+
+def recipe_fields(meta: dict) -> dict:
+    """An SE's NES run settings from its se.json, flattened (`nes.noise_std`, ...); an SE from before 0.3.0 was
+    scored by one centre agent and has no preset."""
+    run = {"preset": "none (sebench < 0.3.0)", "centre_agents": 1, **meta.get("run", {})}
+    run["se"] = {**LEGACY_SE_FIELDS, **run.get("se", {})}
+    flat = {}
+    for key, value in run.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        elif key not in ("seed", "task"):
+            flat[key] = value
+    return flat
+
+
+def recipe(meta: dict) -> str:
+    """An SE's recipe in a few words: preset, centre agents, agent hyperparameters, noise directions."""
+    fields = recipe_fields(meta)
+    hps = "varied" if fields.get("vary_hp") else "fixed"
+    return (f"preset {fields['preset']}, {fields['centre_agents']} centre agent(s) with {hps} HPs, "
+            f"population {fields.get('nes.population')}")
+
+
+def recipe_diff(first: dict, other: dict) -> list[str]:
+    """'field: a vs b' for each NES run setting in which two recipes differ."""
+    return [f"{key} {first.get(key, '-')} vs {other.get(key, '-')}" for key in sorted(set(first) | set(other))
+            if first.get(key) != other.get(key)]
 
 
 def _duration(seconds: float) -> str:

@@ -312,19 +312,34 @@ def test_headline_learns_the_ses_it_is_given_as_runs_and_takes_the_others_from_t
     assert [p.name for p in find_ses(tmp_path / "h" / "ses" / "se_fixed_hp")] == ["se_000"]
     assert set(pd.read_csv(transfer / AGENTS_TABLE).setting) == {REAL, "se_fixed_hp", "se_varied_hp"}
     lines = describe_ses(transfer)
-    assert lines[0].startswith(f"se_fixed_hp: {tmp_path / 'h' / 'ses' / 'se_fixed_hp' / 'se_000'} (seed 0, ")
-    assert lines[1].startswith(f"se_varied_hp: {zoo / 'se_000'} (seed 0, solved after 55 NES iterations, 3.8 h")
+    assert lines[0].startswith(f"se_fixed_hp: {tmp_path / 'h' / 'ses' / 'se_fixed_hp' / 'se_000'} (preset "
+                               "paper_transfer, 2 centre agent(s) with fixed HPs, population 2; seed 0, ")
+    assert lines[1] == (f"se_varied_hp: {zoo / 'se_000'} (preset none (sebench < 0.3.0), 1 centre agent(s) with varied "
+                        "HPs, population 16; seed 0, solved after 55 NES iterations, 3.8 h of learning)")
+    assert lines[2].startswith("se_fixed_hp vs se_varied_hp: agent.batch_size 16 vs 199; ")
+    assert "; centre_agents 2 vs 1; " in lines[2] and "; se.heads separate vs shared; " in lines[2]
+    assert lines[2].endswith("; vary_hp False vs True")
 
 
 def test_the_headline_learns_the_fixed_hp_se_and_takes_the_varied_hp_one_from_the_zoo_by_default():
-    from benchmark.headline import headline_ses
+    from benchmark.headline import ZOO_SETS, headline_ses
 
     default = headline_ses("CartPole-v0")
-    assert default["se_fixed_hp"] == RunConfig(task="CartPole-v0", iterations=100, vary_hp=False)
-    assert default["se_varied_hp"] == zoo_set("CartPole-v0", "varied_hp_v2")
-    assert headline_ses("CartPole-v0", ()) == {"se_fixed_hp": zoo_set("CartPole-v0", "fixed_hp_v2"),
-                                               "se_varied_hp": zoo_set("CartPole-v0", "varied_hp_v2")}
-    assert headline_ses("Acrobot-v1", ("se_fixed_hp", "se_varied_hp"), 7)["se_varied_hp"].vary_hp
+    fixed = default["se_fixed_hp"]
+    assert (fixed.preset, fixed.centre_agents, fixed.nes.population, fixed.vary_hp, fixed.iterations) == \
+        ("paper_opt", 4, 8, False, 100)
+    assert fixed.nes.noise_std == 0.0124 and fixed.se.heads == "shared"  # the rest is paper_opt's
+    assert default["se_varied_hp"] == zoo_set("CartPole-v0", ZOO_SETS["se_varied_hp"])
+    assert headline_ses("CartPole-v0", ()) == {label: zoo_set("CartPole-v0", names) for label, names in ZOO_SETS.items()}
+    varied = headline_ses("Acrobot-v1", ("se_fixed_hp", "se_varied_hp"), 7)["se_varied_hp"]
+    assert (varied.task, varied.preset, varied.vary_hp, varied.centre_agents, varied.iterations) == \
+        ("Acrobot-v1", "paper_transfer", True, 16, 7)
+
+
+def test_zoo_set_takes_the_first_set_that_exists_and_lists_the_sets_when_none_does():
+    assert zoo_set("CartPole-v0", ("no_such_set", "varied_hp_v2")).name == "varied_hp_v2"
+    with pytest.raises(ConfigError, match="the SE sets of CartPole-v0 there: .*varied_hp_v2"):
+        zoo_set("CartPole-v0", ("no_such_set",))
 
 
 def test_headline_refuses_to_both_learn_nothing_and_learn_the_varied_hp_se(tmp_path, capsys):
