@@ -1,7 +1,7 @@
 """sebench: learning synthetic environments (SEs) and reward networks for RL, and measuring what they are worth."""
 import gymnasium
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 SE_ENV_ID = "sebench/SyntheticEnv-v0"
 """gymnasium id of a stored SE: gymnasium.make("sebench/SyntheticEnv-v0", path=DIR)."""
