@@ -48,7 +48,7 @@ def learned_run(label: str, task: str, iterations: int) -> RunConfig:
     return RunConfig.from_dict(fields)
 
 
-def headline_ses(task: str, learn: tuple[str, ...] = ("se_fixed_hp",), iterations: int = 100,
+def headline_ses(task: str, learn: tuple[str, ...] = ("se_fixed_hp",), iterations: int = 10,
                  ) -> dict[str, Path | RunConfig]:
     """The headline's SE settings (those of ZOO_SETS): the ones in `learn` as the runs that learn them (LEARNED,
     up to `iterations` NES iterations), the others as the zoo's sets."""
