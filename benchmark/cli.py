@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmark.cli_common import SOLVED_HELP, add_preset, add_run_files, add_workers, positive_int, workers_or_all
-from benchmark.errors import ConfigError
+from benchmark.errors import ConfigError, OutputError
 from benchmark.interrupts import Terminated, signal_of, stop_signals
 from benchmark.parallel import WorkerDied
 
@@ -188,7 +188,7 @@ def run_config_from_args(args) -> RunConfig:
                     "engine": args.engine, "vary_hp": args.vary_hp, "centre_agents": args.centre_agents,
                     "nes.population": args.population})
     fields = layered(RunConfig().to_dict(), (f"--preset {args.preset}", preset_fields(args.preset)),
-                     (f"--config {args.config}", read_config_file(args.config)), ("flags", flags))
+                     (f"--config {args.config}", read_config_file(args.config)), ("flags", flags), schema=RunConfig)
     return RunConfig.from_dict(fields)
 
 
@@ -331,7 +331,7 @@ def proxy_hpo_config_from_args(args):
                     "max_budget": args.max_budget, "eta": args.eta, "score_agents": args.score_agents,
                     "score_max_episodes": args.score_max_episodes})
     fields = layered(dataclasses.asdict(ProxyHPOConfig()), (f"--config {args.config}", read_config_file(args.config)),
-                     ("flags", flags))
+                     ("flags", flags), schema=ProxyHPOConfig)
     return ProxyHPOConfig(**fields)
 
 
@@ -418,8 +418,17 @@ def _cmd_analyze(args) -> int:
     return 0
 
 
+EXIT_STATUS = """exit status:
+  0    done
+  1    a worker process died, or an hpo sweep was aborted (rerun with --resume)
+  2    bad input (a flag, a --config file, a stored run that --resume cannot continue), or a file that could not
+       be read or written (disk full, no permission; every file written before it is intact: rerun with --resume)
+  130  interrupted (Ctrl-C); 143 stopped (SIGTERM): the last finished iteration is checkpointed"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sebench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="sebench", description=__doc__, epilog=EXIT_STATUS,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train_se(sub)
     _add_train_ses(sub)
@@ -456,6 +465,16 @@ def _run(args) -> int:
     except BrokenPipeError:  # output piped into `head` or a pager that quit: stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return 128 + signal.SIGPIPE
+    except OutputError as err:  # disk full, no permission: the atomic write left the file's last version
+        print(f"sebench: error: could not write {err.filename}: {err.strerror}; the files written before it (the "
+              "last checkpoint too) are intact: free some space or fix the permissions, then rerun the same command "
+              "(with --resume where it has one)", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if err.filename is None:  # not a file: a socket, a process... (a traceback helps more)
+            raise
+        print(f"sebench: error: {err.filename}: {err.strerror or err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt as err:
         how = "stopped (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         print(f"sebench: {how}; the last finished iteration is checkpointed (use --resume)", file=sys.stderr)

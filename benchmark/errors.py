@@ -8,6 +8,16 @@ class ConfigError(ValueError):
     """Bad user input: the message names the field, the value and what is allowed."""
 
 
+class OutputError(OSError):
+    """A result or checkpoint file could not be written (disk full, no permission): an OSError naming the file
+    (not the temporary file the atomic write used). The file's earlier version, if any, is intact."""
+
+    @classmethod
+    def of(cls, path, err: OSError) -> "OutputError":
+        """The OutputError of `err` (an OSError writing `path` or its temporary file)."""
+        return cls(err.errno, err.strerror or str(err), str(path))
+
+
 def check_range(name: str, value, low=None, high=None, *, integer: bool = False) -> None:
     """Raise ConfigError unless low <= value <= high (either bound may be None)."""
     if integer and (isinstance(value, bool) or int(value) != value):

@@ -2,10 +2,12 @@
 checkpoints, history CSVs. Every write is atomic (temp file + rename); nothing is ever unpickled."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,7 +18,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from benchmark.errors import ConfigError
+from benchmark.errors import ConfigError, OutputError
 
 SE_WEIGHTS, SE_META = "se.safetensors", "se.json"
 CHECKPOINT = "checkpoint.safetensors"
@@ -26,17 +28,34 @@ os.umask(_UMASK)
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call write(tmp_path) then rename tmp_path onto path (same folder, so the rename is atomic)."""
+    """Call write(tmp_path) then rename tmp_path onto path (same folder, so the rename is atomic). An OSError (disk
+    full, no permission) is raised as an OutputError naming `path`; path itself is then as it was before."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise OutputError.of(path, err) from err
     os.close(fd)
     try:
         write(Path(tmp))
         os.chmod(tmp, 0o666 & ~_UMASK)  # after writing: some writers recreate the file as 0600
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and not isinstance(err, OutputError) and (
+                err.filename is None or str(err.filename) in (tmp, str(path))):  # not e.g. a copy's source file
+            raise OutputError.of(path, err) from err
+        failed = _safetensors_io_error(err)
+        if failed is not None:
+            raise OutputError.of(path, failed) from err
         raise
+
+
+def _safetensors_io_error(err: BaseException) -> OSError | None:
+    """The OSError inside a safetensors write error ("I/O error: No space left on device (os error 28)")."""
+    found = re.search(r"I/O error: (.*?) \(os error (\d+)\)", str(err)) if isinstance(err, SafetensorError) else None
+    return None if found is None else OSError(int(found.group(2)), found.group(1))
 
 
 def copy_file(src: Path, dst: Path) -> None:

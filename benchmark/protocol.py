@@ -27,6 +27,7 @@ from benchmark.agents.batched import AgentSpec
 from benchmark.agents.registry import get_agent_kind
 from benchmark.agents.sampling import sample_configs
 from benchmark.cells import run_cells
+from benchmark.config_layers import describe_differences
 from benchmark.engine import ENGINES, submit_chunk
 from benchmark.envs.synthetic import SEConfig
 from benchmark.envs.tasks import Task, get_task
@@ -291,9 +292,10 @@ def _check_resumable(out: Path, stored: dict, meta: dict, settings: list[Setting
     old, new = stored["config"], meta["config"]
     if (but_envs(old) != but_envs(new) or new["num_envs"] < old["num_envs"]
             or sorted(stored["settings"]) != sorted(meta["settings"])):  # stored sorted (io.write_json)
+        changed = describe_differences({"config": old, "settings": sorted(stored["settings"])},
+                                       {"config": new, "settings": sorted(meta["settings"])})
         raise ConfigError(f"--resume: the protocol in {out} was started with another configuration or other "
-                          f"settings (a resumed run may only grow --num-envs); stored: {json.dumps(old)}, "
-                          f"settings {list(stored['settings'])}")
+                          f"settings (a resumed run may only grow --num-envs): {changed}")
     if stored.get("cell_numerics") != CELL_NUMERICS:
         raise ConfigError(f"--resume: the cells in {out} were computed by another revision of the cell code "
                           f"(cell_numerics {stored.get('cell_numerics')}, this sebench {CELL_NUMERICS}); start a "

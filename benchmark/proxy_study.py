@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from benchmark import io
 from benchmark.cells import run_cells
+from benchmark.config_layers import describe_differences
 from benchmark.errors import ConfigError, check_range
 from benchmark.objective import AgentBenchmark
 from benchmark.parallel import default_workers, executor_scope
@@ -81,7 +82,8 @@ def run_proxy_study(config: ProxyStudyConfig, ses: Path, out: Path, *, workers: 
     if resume and (out / STUDY_META).exists():
         stored = io.read_json(out / STUDY_META)
         if stored["config"] != meta["config"]:
-            raise ConfigError(f"--resume: the study in {out} was started with {stored['config']}")
+            raise ConfigError(f"--resume: the study in {out} was started with another configuration: "
+                              f"{describe_differences(stored['config'], meta['config'])}")
     io.write_json(out / STUDY_META, {**meta, "versions": io.package_versions()})
     (out / "configs").mkdir(exist_ok=True)
     space = AgentBenchmark(config.task, config.agent, solved=config.solved).get_configuration_space(seed=config.seed)

@@ -238,12 +238,25 @@ def _fused_layers(task: Task, config: SEConfig, parameters: torch.Tensor) -> lis
 
 def load_se(path) -> SyntheticEnv:
     """The SE stored in folder `path` (se.safetensors + se.json) as a gymnasium environment."""
+    from pathlib import Path
+
     from benchmark import io
+    from benchmark.config_layers import check_fields
     from benchmark.errors import ConfigError
 
     meta, weights = io.read_se(path)
+    source = f"SE metadata {Path(path) / io.SE_META}"
+    if not isinstance(meta, dict) or not isinstance(meta.get("task"), str) or "architecture" not in meta:
+        raise ConfigError(f"{source}: expected a JSON object with a string 'task' and an 'architecture' object")
+    try:  # field names and types first, then the ranges and choices of SEConfig
+        config = SEConfig.from_dict(check_fields(SEConfig, meta["architecture"], source, "architecture."))
+    except ConfigError as err:
+        raise ConfigError(str(err) if str(err).startswith(source) else f"{source}: architecture: {err}") from None
     try:
-        task, config = get_task(meta["task"]), SEConfig.from_dict(meta["architecture"])
+        task = get_task(meta["task"])
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    try:
         net = se_network(task, config)
         net.load_state_dict(weights)
     except (KeyError, TypeError, RuntimeError) as err:

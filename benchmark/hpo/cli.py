@@ -6,6 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
+from benchmark.cli_common import positive_int
 from benchmark.errors import ConfigError
 from benchmark.interrupts import Terminated, signal_of
 
@@ -35,7 +36,8 @@ def _master_options(p) -> None:
                                                               "spec has none, or to override the spec's")
     p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
                    help=f"the SE recipe the sweep's hyperparameters are applied onto (default {DEFAULT_PRESET})")
-    p.add_argument("--seed", type=int, default=0, help="seed of every SE run and of the space's sampler")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of every SE run and of the space's sampler (default: --config's, else 0)")
     p.add_argument("--resume", action="store_true", help="continue the sweep in the directory from its logs")
     p.add_argument("--time-limit", type=float,
                    help="wall-clock seconds after which no new job starts; running jobs finish and are logged")
@@ -79,7 +81,7 @@ def _add_hpo(sub) -> None:
     p.set_defaults(func=_cmd_master)
 
     p = cmds.add_parser("run", help="a whole sweep on this machine: nameserver, N worker processes and the master")
-    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--workers", type=positive_int, default=2, help="worker processes (default 2)")
     p.add_argument("--out", type=Path, required=True, help="sweep directory")
     _master_options(p)
     p.set_defaults(func=_cmd_run)
@@ -91,7 +93,8 @@ def _settings(args):
     from benchmark.config_layers import read_config_file
 
     space_name = args.space if Path(args.space).suffix != ".json" else ""
-    base = base_run(space_name, read_config_file(args.config), args.task, args.seed, args.preset, args.solved)
+    base = base_run(space_name, read_config_file(args.config), args.task, args.seed, args.preset, args.solved,
+                    config_source=f"--config {args.config}")
     settings = MasterSettings(space=args.space, min_budget=args.min_budget, max_budget=args.max_budget, eta=args.eta,
                               iterations=args.iterations, ping_interval=args.ping_interval,
                               worker_wait=args.worker_wait or None, time_limit=args.time_limit,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import signal
@@ -23,6 +22,7 @@ import time
 import uuid
 from pathlib import Path
 
+from benchmark.config_layers import describe_differences
 from benchmark.errors import ConfigError
 from benchmark.hpo import compat
 from benchmark.hpo.worker import SWEEP_FILE
@@ -192,22 +192,24 @@ class MasterSettings:
     """Extra BOHB arguments (top_n_percent, num_samples, random_fraction, bandwidth_factor, min_bandwidth, ...)."""
 
 
-def base_run(space_name: str, config: dict | None = None, task: str | None = None, seed: int = 0,
-             preset: str = DEFAULT_PRESET, solved: float | None = None):
+def base_run(space_name: str, config: dict | None = None, task: str | None = None, seed: int | None = 0,
+             preset: str = DEFAULT_PRESET, solved: float | None = None, config_source: str = "--config"):
     """The RunConfig a sweep's hyperparameters are applied onto, in train-se's layers: RunConfig's defaults, the
-    preset, the config file's fields, then task (default: the space's task), solved and seed."""
+    preset, the config file's fields (`config_source` names them in errors), then task (default: the space's
+    task), solved and seed."""
     from benchmark.config_layers import layered, nested
     from benchmark.nes.presets import preset_fields
     from benchmark.nes.trainer import RunConfig
     from search_spaces.tools import space_task
 
     fields = layered(RunConfig().to_dict(), (f"--preset {preset}", preset_fields(preset)),
-                     ("--config", config or {}))
+                     (config_source, config or {}), schema=RunConfig)
     space_task_name = space_task(space_name)
     wanted = task or (config or {}).get("task") or space_task_name or fields["task"]
     if space_task_name and wanted != space_task_name:
         raise ConfigError(f"task={wanted!r} does not match space {space_name!r}, which is for {space_task_name!r}")
-    return RunConfig.from_dict(layered(fields, ("flags", nested({"task": wanted, "solved": solved, "seed": seed}))))
+    return RunConfig.from_dict(layered(fields, ("flags", nested({"task": wanted, "solved": solved, "seed": seed})),
+                                       schema=RunConfig))
 
 
 def _sweep_record(space_name, space, base, s: MasterSettings) -> dict:
@@ -244,10 +246,11 @@ def prepare_sweep(directory: Path, settings: MasterSettings, base, resume: bool)
     path = directory / SWEEP_FILE
     if resume and path.exists():
         stored = io.read_json(path)
-        for key in ("space", "base", "min_budget", "max_budget", "eta"):
-            if stored.get(key) != record[key]:
-                raise ConfigError(f"--resume: {key} differs from the sweep in {directory}; stored: "
-                                  f"{json.dumps(stored.get(key))[:400]}")
+        keys = ("space", "base", "min_budget", "max_budget", "eta")
+        old, new = {k: stored.get(k) for k in keys}, {k: record[k] for k in keys}
+        if old != new:
+            raise ConfigError(f"--resume: the sweep in {directory} was started with other settings: "
+                              f"{describe_differences(old, new)}")
     else:
         io.write_json(path, record)
     return name, space

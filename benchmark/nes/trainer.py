@@ -17,6 +17,7 @@ from benchmark import io, rng
 from benchmark.agents.batched import AgentSpec
 from benchmark.agents.ddqn import DDQNConfig
 from benchmark.agents.sampling import sample_configs
+from benchmark.config_layers import describe_differences
 from benchmark.engine import ENGINES, train_and_test
 from benchmark.envs.synthetic import SEConfig, initial_se_parameters, se_network
 from benchmark.envs.tasks import Task, get_task, random_policy_return
@@ -228,9 +229,11 @@ def load_checkpoint(out: Path, run, from_dict) -> RunState | None:
         stored = from_dict(meta["run"])
     except (TypeError, KeyError):
         raise ConfigError(f"--resume: the checkpoint in {out} is not one of a {type(run).__name__} run") from None
-    if dataclasses.replace(stored, iterations=run.iterations) != run:  # raising the limit is allowed
-        raise ConfigError(f"--resume: the run in {out} was started with a different configuration; "
-                          f"stored: {json.dumps(meta['run'], default=str)}")
+    stored = dataclasses.replace(stored, iterations=run.iterations)  # raising the limit is allowed
+    if stored != run:
+        raise ConfigError(f"--resume: the run in {out} was started with a different configuration: "
+                          f"{describe_differences(stored.to_dict(), run.to_dict())}; resume with the stored values "
+                          "or start a new --out")
     s = meta["state"]
     if run.iterations < s["iteration"]:
         raise ConfigError(f"--resume: iterations={run.iterations} is below the {s['iteration']} "

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmark.cli_common import add_run_files, add_workers, workers_or_all
-from benchmark.config_layers import layered, nested, read_config_file
+from benchmark.config_layers import check_fields, layered, nested, read_config_file
 from benchmark.errors import ConfigError
 
 
@@ -52,20 +52,26 @@ def rn_run_from_args(args):
     """The RNRunConfig of the train-rn arguments: RNRunConfig's defaults, then --config's fields, then the flags
     typed (those left at None are not). The mode and the episode budget are given once: rn.mode follows the
     mode, agent_config.max_episodes the budget."""
+    from benchmark.agents.registry import get_agent_kind
     from benchmark.rn.trainer import RNRunConfig
 
-    base = read_config_file(args.config)
-    known = set(RNRunConfig.__dataclass_fields__)
-    if set(base) - known:
-        raise ConfigError(f"--config: unknown field(s) {sorted(set(base) - known)}; known: {sorted(known)}")
+    source = f"--config {args.config}"
+    base = check_fields(RNRunConfig, read_config_file(args.config), source)  # names, types (not agent_config's)
     flags = nested({"task": args.task, "mode": args.mode, "agent": args.agent, "iterations": args.iterations,
                     "seed": args.seed, "vary_hp": args.vary_hp, "max_episodes": args.max_episodes,
                     "agents_per_member": args.agents_per_member, "engine": args.engine,
                     "nes.population": args.population, "nes.noise_std": args.noise_std,
                     "nes.step_size": args.step_size})
     base = {**base, **{k: v for k, v in flags.items() if k != "nes"}}
-    base["nes"] = layered(RNRunConfig().to_dict()["nes"], ("--config", base.get("nes", {})),
+    base["nes"] = layered(RNRunConfig().to_dict()["nes"], (source, base.get("nes", {})),
                           ("flags", flags.get("nes", {})))
+    agent_config = base.get("agent_config")
+    if agent_config is not None:  # its fields are those of the agent kind's config class
+        if not isinstance(agent_config, dict):
+            raise ConfigError(f"{source}: agent_config={agent_config!r} must be a JSON object of the agent's "
+                              "config fields, or null")
+        kind = get_agent_kind(base.get("agent", RNRunConfig.agent))
+        base["agent_config"] = check_fields(kind.config_type(), agent_config, source, "agent_config.")
     if isinstance(base.get("rn"), dict) and "mode" in base:
         base["rn"] = {**base["rn"], "mode": base["mode"]}
     agent_config = base.get("agent_config")
@@ -77,7 +83,7 @@ def rn_run_from_args(args):
     try:
         return RNRunConfig.from_dict({**RNRunConfig().to_dict(), "rn": None, "agent_config": None, **base})
     except TypeError as err:
-        raise ConfigError(f"--config: {err}") from None
+        raise ConfigError(f"{source}: {err}") from None
 
 
 def _cmd_train_rn(args) -> int:

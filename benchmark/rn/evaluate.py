@@ -33,6 +33,7 @@ from benchmark.agents.icm import ICMConfig
 from benchmark.agents.registry import check_agent_fits_task, get_agent_kind
 from benchmark.agents.sampling import sample_configs
 from benchmark.cells import run_cells
+from benchmark.config_layers import describe_differences
 from benchmark.engine import ENGINES
 from benchmark.envs.reward import load_rn, make_env, task_limits
 from benchmark.errors import ConfigError, check_choice, check_range
@@ -245,8 +246,10 @@ def _write_or_check_meta(out: Path, config: RNEvalConfig, settings: list[EvalSet
         stored = io.read_json(path)
         stored_config = {"engine": "scalar", **stored["config"]}  # written before the engine field: scalar
         if stored_config != json.loads(json.dumps(meta["config"])) or stored["settings"] != meta["settings"]:
+            changed = describe_differences({"config": stored_config, "settings": stored["settings"]},
+                                           {"config": meta["config"], "settings": meta["settings"]})
             raise ConfigError(f"--resume: the evaluation in {out} was started with another configuration or other "
-                              f"settings; stored: {json.dumps(stored['config'])}, settings {list(stored['settings'])}")
+                              f"settings: {changed}")
         return
     io.write_json(path, meta)
 
