@@ -23,7 +23,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from benchmark import __version__, io, rng
-from benchmark.agents.batched import AgentSpec
+from benchmark.agents.common import AgentSpec
 from benchmark.agents.registry import get_agent_kind
 from benchmark.agents.sampling import sample_configs
 from benchmark.cells import run_cells

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from benchmark import io
-from benchmark.agents.batched import AgentSpec, evaluate_batched, train_batched
+from benchmark.agents.common import AgentSpec
+from benchmark.agents.lockstep.core import evaluate_batched
+from benchmark.agents.lockstep.ddqn import train_batched
 from benchmark.agents.ddqn import DDQN, DDQNConfig
 from benchmark.agents.td3_discrete import TD3DiscreteConfig
 from benchmark.envs.reward import (INFO_FEATURES, BatchedRewardEnv, RewardEnv, RewardMode, RNConfig,
@@ -15,7 +17,8 @@ from benchmark.envs.reward import (INFO_FEATURES, BatchedRewardEnv, RewardEnv, R
 from benchmark.envs.tasks import get_task, vectorised_task
 from benchmark.errors import ConfigError
 from benchmark.nes.strategy import NESConfig
-from benchmark.rn.inner import RewardSetting, run_agents
+from benchmark.rn.engine import run_agents
+from benchmark.rn.inner import RewardSetting
 from benchmark.rn.trainer import RNRunConfig, agent_fitness, train_rn
 
 CARTPOLE = get_task("CartPole-v0")

@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from benchmark.agents.ddqn import should_stop
+from benchmark.agents.common import should_stop
 from benchmark.agents.tabular import QLearning, QLearningConfig, SARSA, SARSAConfig, TabularConfig
 from benchmark.envs.reward import (CLIFF_SOLVED, CLIFF_WALKING, RewardEnv, RNConfig, initial_rn_parameters,
                                    make_env, task_limits)

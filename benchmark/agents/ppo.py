@@ -47,8 +47,7 @@ import torch
 from torch import nn
 
 from benchmark import rng
-from benchmark.agents.budget import TrainingBudget
-from benchmark.agents.ddqn import TrainResult, should_stop
+from benchmark.agents.common import TrainResult, TrainingBudget, should_stop
 from benchmark.agents.rollout import action_bounds, episode_limit, greedy_episodes, obs_vector
 from benchmark.envs.reward import real_reward
 from benchmark.errors import check_choice, check_range

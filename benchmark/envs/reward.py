@@ -44,7 +44,7 @@ Documented choices (and where they differ from the paper's code, automl/learning
 
 `BatchedRewardEnv` is N RewardEnvs of a task with vectorised dynamics (CartPole, Acrobot, MountainCarContinuous)
 as one batched computation per step (stacked per-copy parameters and gammas), for the lockstep engine
-(`benchmark.rn.batched`); it computes what RewardEnv computes for every mode (tested step for step).
+(`benchmark.rn.engine`); it computes what RewardEnv computes for every mode (tested step for step).
 
 Files: an RN is stored like an SE (`benchmark.io.save_se`: se.safetensors + se.json) with metadata
 ``{"kind": "reward_network", "task": ..., "architecture": asdict(RNConfig), "gamma": ..., ...}``; `load_rn`

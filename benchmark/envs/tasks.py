@@ -80,7 +80,7 @@ class Task:
         return env
 
     def batched(self, n: int, asynchronous: bool = False):
-        """n copies stepped together (a `benchmark.agents.lockstep.BatchedEnv`): the vectorised dynamics where the
+        """n copies stepped together (a `benchmark.agents.lockstep.core.BatchedEnv`): the vectorised dynamics where the
         task has them, else gymnasium's vector env (`asynchronous`: AsyncVectorEnv, one process per copy)."""
         return BatchedTask(self, n) if self.fast else GymVectorTask(self, n, asynchronous)
 

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from benchmark import io, rng
-from benchmark.agents.batched import AgentSpec
+from benchmark.agents.common import AgentSpec
 from benchmark.agents.ddqn import DDQNConfig
 from benchmark.agents.sampling import sample_configs
 from benchmark.config_layers import describe_differences

@@ -38,7 +38,8 @@ from benchmark.engine import ENGINES
 from benchmark.envs.reward import load_rn, make_env, task_limits
 from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.parallel import executor_scope
-from benchmark.rn.inner import ICM, REAL, AgentRun, RewardSetting, rn_setting, run_agents
+from benchmark.rn.engine import run_agents
+from benchmark.rn.inner import ICM, REAL, AgentRun, RewardSetting, rn_setting
 
 EVAL_META = "rn_eval.json"
 CELLS = "cells"
@@ -73,7 +74,7 @@ class RNEvalConfig:
     """Root seed of agent seeds and hyperparameter samples."""
     engine: str = "batched"
     """batched: the DDQN / Dueling DDQN / discrete TD3 / TD3 cells of one (setting, agent kind) on a task with
-    vectorised dynamics train in lockstep, one job per worker (`benchmark.rn.batched`); ICM, other agents and tasks,
+    vectorised dynamics train in lockstep, one job per worker (`benchmark.rn.engine`); ICM, other agents and tasks,
     and scalar: one cell per job, one agent at a time. An evaluation written before this field existed ran
     scalar."""
 
@@ -200,7 +201,7 @@ def run_rn_eval(config: RNEvalConfig, rn_dirs: list[Path | str], out: Path, *, w
 def _jobs(config: RNEvalConfig, todo: list[tuple], specs: dict, workers: int) -> list[tuple]:
     """The executor jobs of the unfinished cells, each a tuple of cells: with engine batched, the lockstep cells
     of one (setting, agent kind) split into one job per worker (at most); every other cell a job of its own."""
-    from benchmark.rn.batched import lockstep_job
+    from benchmark.rn.engine import lockstep_job
 
     groups: dict[tuple, list] = {}
     for cell in todo:

@@ -155,23 +155,6 @@ def agent_run(result, threshold: float, window: int, reward_diverged: bool, test
                     int(np.sum(test_lengths)), wall_s)
 
 
-def run_agents(task: str, jobs: list[tuple[RewardSetting, object, int]], test_episodes: int,
-               stop_at_solved: bool = True, engine: str = "scalar") -> list[AgentRun]:
-    """run_agent for each (setting, config, seed): one executor job. engine scalar: one agent after another;
-    batched: the DDQN / Dueling DDQN and TD3 (discrete, continuous) agents on the real reward or an RN of a
-    vectorised task train in lockstep, the others one after another (`benchmark.rn.batched`); the records are the
-    same either way (the TD3s' up to float summation order)."""
-    from benchmark.engine import ENGINES
-    from benchmark.errors import check_choice
-
-    check_choice("engine", engine, ENGINES)
-    if engine == "batched":
-        from benchmark.rn.batched import run_agents_batched
-
-        return run_agents_batched(task, jobs, test_episodes, stop_at_solved)
-    return [run_agent(task, s, c, seed, test_episodes, stop_at_solved) for s, c, seed in jobs]
-
-
 def rn_setting(config: RNConfig, params) -> RewardSetting:
     if config.reward_mode is RewardMode.REAL:
         return RewardSetting(REAL)

@@ -38,8 +38,8 @@ its iteration are kept in the checkpoint and the metadata.
 
 Engines (`RNRunConfig.engine`): batched (default) trains the DDQN / Dueling DDQN and discrete TD3 agents (CartPole,
 Acrobot) or the continuous TD3 agents (MountainCarContinuous) of a worker's members in lockstep on a task with
-vectorised dynamics (`benchmark.rn.batched`; the same AgentRun records as scalar, tested; the TD3s' up to float
-summation order, see `benchmark.agents.batched_td3` and `benchmark.agents.batched_td3_discrete`); scalar trains
+vectorised dynamics (`benchmark.rn.engine`; the same AgentRun records as scalar, tested; the TD3s' up to float
+summation order, see `benchmark.agents.lockstep.td3` and `benchmark.agents.lockstep.td3_discrete`); scalar trains
 one agent at a time. Tabular agents, PPO, other tasks and ICM
 always take the scalar path.
 
@@ -66,7 +66,8 @@ from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.nes.loop import Scores, run_nes
 from benchmark.nes.strategy import NESConfig
 from benchmark.nes.trainer import RunState, _checkpoint, load_checkpoint
-from benchmark.rn.inner import AgentRun, rn_setting, run_agents
+from benchmark.rn.engine import run_agents
+from benchmark.rn.inner import AgentRun, rn_setting
 
 CLIFF_NES = NESConfig(population=16, noise_std=0.1, step_size=0.5)
 """The paper's NES settings for Cliff Walking RNs (population 16, noise 0.1, step size 0.5)."""
@@ -108,7 +109,7 @@ class RNRunConfig:
     """RN architecture; None: RNConfig's defaults with this run's mode (if given, its mode must be `mode`)."""
     engine: str = "batched"
     """batched: DDQN / Dueling DDQN, discrete TD3 and continuous TD3 agents on a task with vectorised dynamics
-    (benchmark.envs.tasks.vectorised_task) train in lockstep (`benchmark.rn.batched`); other agents and tasks, and
+    (benchmark.envs.tasks.vectorised_task) train in lockstep (`benchmark.rn.engine`); other agents and tasks, and
     scalar: one agent at a time (the reference).
     A checkpoint written before this field existed ran scalar."""
 
