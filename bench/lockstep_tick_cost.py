@@ -4,7 +4,8 @@
 
 The batched engine splits members with varied hyperparameters into lockstep groups (`benchmark.engine.
 partition_by_cost`); each group pads every member to its largest hidden size and layer count, and lays the
-minibatches out in rows (`benchmark.agents.lockstep.core.BatchLayout`). This script times ticks of M identical members (CartPole-v0, on an initial SE, learning from the first tick) and fits
+minibatches out in rows (`benchmark.agents.lockstep.core.BatchLayout`). This script times ticks of M identical
+members (CartPole-v0, on an initial SE, learning from the first tick) and fits
 
     seconds per tick = overhead + elem * S*H*L + mac * S*H^2*(L-1) + slot * S
 

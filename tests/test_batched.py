@@ -202,11 +202,11 @@ def test_activating_only_the_members_own_units_gives_the_same_bits(activation, m
 def test_the_td_target_takes_the_raw_done_of_a_raw_done_se(monkeypatch):
     """The replay buffer holds the SE's done output itself (raw), not whether the episode ended (boolean), and the
     agents learn differently from the two."""
-    from benchmark.agents import ddqn
+    from benchmark.agents.common import ReplayBuffer
 
     stored = []
-    original = ddqn.ReplayBuffer.add
-    monkeypatch.setattr(ddqn.ReplayBuffer, "add",
+    original = ReplayBuffer.add
+    monkeypatch.setattr(ReplayBuffer, "add",
                         lambda self, o, a, r, n, d: (stored.append(d), original(self, o, a, r, n, d)))
     cfg = DDQNConfig(max_episodes=3, init_episodes=1, batch_size=16)
     weights = {}

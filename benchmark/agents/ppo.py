@@ -2,8 +2,8 @@
 
 ``PPO(obs_dim, actions, config, seed)``: `actions` is the action count of a Discrete space (as for every agent)
 or a gymnasium Box; ``train(env, solved=None, max_steps=None) -> TrainResult``, ``act``, ``evaluate`` and
-``evaluate_episodes``. The stopping rules are DDQN's (`benchmark.agents.ddqn.should_stop`), checked after every
-episode, so training may end in the middle of a rollout.
+``evaluate_episodes``. The stopping rules are every agent's (`benchmark.agents.common.should_stop`), checked after
+every episode, so training may end in the middle of a rollout.
 
 Design (documented choices):
 

@@ -5,7 +5,6 @@ as a CSV (`benchmark.schema.HISTORY`). Shared by the SE trainer (`benchmark.nes.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pandas as pd
 import torch
 
 from benchmark import io, schema
+from benchmark.config_layers import describe_differences
 from benchmark.errors import ConfigError
 
 __all__ = ["RunState", "load_checkpoint", "save_checkpoint"]
@@ -63,9 +63,11 @@ def load_checkpoint(out: Path, run, from_dict) -> RunState | None:
         stored = from_dict(meta["run"])
     except (TypeError, KeyError):
         raise ConfigError(f"--resume: the checkpoint in {out} is not one of a {type(run).__name__} run") from None
-    if dataclasses.replace(stored, iterations=run.iterations) != run:  # raising the limit is allowed
-        raise ConfigError(f"--resume: the run in {out} was started with a different configuration; "
-                          f"stored: {json.dumps(meta['run'], default=str)}")
+    stored = dataclasses.replace(stored, iterations=run.iterations)  # raising the limit is allowed
+    if stored != run:
+        raise ConfigError(f"--resume: the run in {out} was started with a different configuration: "
+                          f"{describe_differences(stored.to_dict(), run.to_dict())}; resume with the stored values "
+                          "or start a new --out")
     s = meta["state"]
     if run.iterations < s["iteration"]:
         raise ConfigError(f"--resume: iterations={run.iterations} is below the {s['iteration']} "

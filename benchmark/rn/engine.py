@@ -22,8 +22,8 @@ from benchmark.agents.common import AgentSpec
 from benchmark.agents.lockstep.core import evaluate_batched
 from benchmark.agents.registry import action_space_type, kind_of
 from benchmark.engine import ENGINES, batch_key, partition_by_cost
-from benchmark.envs.reward import BatchedRewardEnv, task_limits
-from benchmark.envs.tasks import BatchedTask, vectorised_task
+from benchmark.envs.reward import BatchedRewardEnv
+from benchmark.envs.tasks import BatchedTask, task_limits, vectorised_task
 from benchmark.errors import check_choice
 from benchmark.rn.inner import REAL, AgentRun, RewardSetting, agent_run, run_agent
 

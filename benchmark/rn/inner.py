@@ -17,11 +17,11 @@ import torch
 
 from benchmark.agents.icm import ICMConfig, ICMEnv
 from benchmark.agents.registry import make_agent
-from benchmark.envs.reward import RewardEnv, RewardMode, RNConfig, make_env, state_dim, task_limits
+from benchmark.envs.reward import RewardEnv, RewardMode, RNConfig, make_env, state_dim
+from benchmark.envs.tasks import task_limits
 from benchmark.errors import ConfigError
+from benchmark.schema import ICM, REAL
 
-REAL, ICM = "real", "icm"
-"""Names of the two baseline settings (an RN setting is named by its label, by default its mode)."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class AgentRun:
 
 def solve_point(returns, lengths, threshold: float, window: int) -> tuple[int, int] | None:
     """(episodes, steps) until the mean of the last `window` returns first reached `threshold` (the stopping
-    rule of `benchmark.agents.ddqn.should_stop`), or None."""
+    rule of `benchmark.agents.common.should_stop`), or None."""
     r = np.asarray(returns, dtype=np.float64)
     if len(r) < window:
         return None

@@ -458,8 +458,8 @@ def config_column(configs: list, name: str) -> np.ndarray:
 class EpsilonGreedy:
     """Epsilon-greedy training actions of every row with DDQN's per-episode schedule: eps starts at eps_init and
     is multiplied by eps_decay after every episode, down to eps_min; a row acts at random during its first
-    init_episodes episodes and learns once they are done (`learning`). The draws are the scalar agents': coin from EXPLORE_COIN, random action from
-    EXPLORE_ACTION (index 0), both at the row's step counter."""
+    init_episodes episodes and learns once they are done (`learning`). The draws are the scalar agents': coin from
+    EXPLORE_COIN, random action from EXPLORE_ACTION (index 0), both at the row's step counter."""
 
     def __init__(self, configs: list):
         self.eps_min, self.eps_decay = config_column(configs, "eps_min"), config_column(configs, "eps_decay")

@@ -1,4 +1,4 @@
-"""The batched engine: many DDQN agents trained in lockstep as one computation.
+"""Lockstep DDQN (the batched engine's DDQN / Dueling DDQN): many DDQN agents trained as one computation.
 
 Each member (agent) has its own hyperparameters, seed, environment copy, replay buffer, Adam state,
 exploration schedule, episode clock and stopping rule; finished members are masked, not waited for.
@@ -6,8 +6,8 @@ Varied architectures stay exact: hidden sizes are padded to the largest and mask
 hidden layers skip the extra layers through a per-member gate, and batch sizes are padded and the loss
 masked. Every random number comes from `benchmark.rng`, keyed by the member's seed, so each member trains
 as `benchmark.agents.ddqn.DDQN` would with the same config and seed (up to float summation order).
-The machinery shared with the lockstep TD3s (`benchmark.agents.lockstep.td3`, `benchmark.agents.lockstep.td3_discrete`)
-is in `benchmark.agents.lockstep.core`.
+The machinery shared with the lockstep TD3s (`benchmark.agents.lockstep.td3`,
+`benchmark.agents.lockstep.td3_discrete`) is in `benchmark.agents.lockstep.core`.
 """
 from __future__ import annotations
 
