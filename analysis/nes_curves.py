@@ -12,14 +12,14 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from analysis.figures import save_figure  # noqa: E402
-from benchmark import io  # noqa: E402
+from benchmark import io, schema  # noqa: E402
 
 
 def plot_runs(run_dirs: list[Path], out: Path) -> list[Path]:
     """One figure of every run's centre score (line) and member scores (dots) per iteration, as PNG and PDF."""
     frames, thresholds = [], set()
     for run in run_dirs:
-        history = pd.read_csv(Path(run) / io.HISTORY)
+        history = pd.read_csv(Path(run) / schema.HISTORY)
         history["run"] = Path(run).name
         frames.append(history)
         thresholds.add(_threshold(Path(run)))
@@ -42,5 +42,5 @@ def _threshold(run: Path) -> float | None:
     """The solved threshold of the run's task (from its checkpoint metadata)."""
     from benchmark.envs.tasks import get_task
 
-    _, meta = io.load_tensors(run / io.CHECKPOINT) if (run / io.CHECKPOINT).exists() else (None, None)
+    _, meta = io.load_tensors(run / schema.CHECKPOINT) if (run / schema.CHECKPOINT).exists() else (None, None)
     return get_task(meta["run"]["task"]).solved if meta else None

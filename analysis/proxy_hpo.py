@@ -14,14 +14,14 @@ import seaborn as sns  # noqa: E402
 from analysis.figures import save_figure  # noqa: E402
 from benchmark import io  # noqa: E402
 from benchmark.errors import ConfigError  # noqa: E402
-from benchmark.proxy_hpo import INCUMBENTS, SUMMARY  # noqa: E402
+from benchmark.schema import INCUMBENTS, PROXY_HPO_SUMMARY  # noqa: E402
 
 
 def _load(run: Path) -> tuple[dict, pd.DataFrame]:
     run = Path(run)
-    if not (run / SUMMARY).exists() or not (run / INCUMBENTS).exists():
-        raise ConfigError(f"{run} holds no finished proxy-hpo run ({SUMMARY} and {INCUMBENTS} missing)")
-    summary = io.read_json(run / SUMMARY)
+    if not (run / PROXY_HPO_SUMMARY).exists() or not (run / INCUMBENTS).exists():
+        raise ConfigError(f"{run} holds no finished proxy-hpo run ({PROXY_HPO_SUMMARY} and {INCUMBENTS} missing)")
+    summary = io.read_json(run / PROXY_HPO_SUMMARY)
     try:
         incumbents = pd.read_csv(run / INCUMBENTS)
     except pd.errors.EmptyDataError:

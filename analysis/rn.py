@@ -13,8 +13,8 @@ import seaborn as sns  # noqa: E402
 
 from analysis.figures import save_figure, seeded_jitter  # noqa: E402
 from benchmark import io  # noqa: E402
-from benchmark.rn.evaluate import AGENTS_TABLE, CELLS, CURVES_TABLE, EVAL_META, collect  # noqa: E402
-from benchmark.rn.inner import ICM, REAL  # noqa: E402
+from benchmark.schema import (HISTORY, ICM, REAL, RN_AGENTS_TABLE, RN_CURVES_TABLE, RN_EVAL_META, RNS,  # noqa: E402
+                              agent_table, collect_rn_eval)
 
 SUMMARY_COLUMNS = ["agent", "setting", "mode", "transfer", "agents", "solved_share", "steps_to_solve_mean",
                    "steps_to_solve_std", "episodes_to_solve_mean", "episodes_to_solve_std", "steps_change_vs_real_pct",
@@ -22,7 +22,7 @@ SUMMARY_COLUMNS = ["agent", "setting", "mode", "transfer", "agents", "solved_sha
 
 
 def is_rn_eval(path: Path) -> bool:
-    return (Path(path) / EVAL_META).exists()
+    return (Path(path) / RN_EVAL_META).exists()
 
 
 def setting_order(settings) -> list[str]:
@@ -81,8 +81,8 @@ def analyze_rn_eval(run: Path, out: Path | None = None) -> list[Path]:
     run = Path(run)
     out = Path(out) if out else run
     out.mkdir(parents=True, exist_ok=True)
-    meta = io.read_json(run / EVAL_META)
-    frame = collect(run) if (run / CELLS).exists() else pd.read_csv(run / AGENTS_TABLE)
+    meta = io.read_json(run / RN_EVAL_META)
+    frame = agent_table(run, collect_rn_eval, RN_AGENTS_TABLE)
     if frame.empty:
         return []
     table = summarize(frame)
@@ -90,7 +90,7 @@ def analyze_rn_eval(run: Path, out: Path | None = None) -> list[Path]:
     io.write_csv(out / "rn_summary.csv", table)
     written = [out / "rn_summary.md", out / "rn_summary.csv"]
     sns.set_theme(style="whitegrid")
-    written += _curves(pd.read_csv(run / CURVES_TABLE), meta, out)
+    written += _curves(pd.read_csv(run / RN_CURVES_TABLE), meta, out)
     written += _steps(frame, out)
     histories = _histories(run)
     if not histories.empty:
@@ -142,7 +142,7 @@ def _steps(frame: pd.DataFrame, out: Path) -> list[Path]:
 
 def _histories(run: Path) -> pd.DataFrame:
     frames = []
-    for path in sorted((run / "rns").glob("*/" + io.HISTORY)):
+    for path in sorted((run / RNS).glob("*/" + HISTORY)):
         h = pd.read_csv(path)
         frames.append(h[["iteration", "centre_score", "mean_member_score", "solved_share"]].assign(
             setting=path.parent.name))

@@ -23,8 +23,7 @@ import seaborn as sns  # noqa: E402
 from analysis.figures import save_figure, seeded_jitter  # noqa: E402
 from benchmark import io  # noqa: E402
 from benchmark.errors import ConfigError  # noqa: E402
-
-CONFIGS, RESULTS = "configs.json", "results.json"
+from benchmark.schema import CONFIGS, RESULTS  # noqa: E402
 
 
 def is_sweep(path: Path) -> bool:

@@ -14,7 +14,8 @@ import seaborn as sns  # noqa: E402
 
 from analysis.figures import save_figure, seeded_jitter  # noqa: E402
 from benchmark import io  # noqa: E402
-from benchmark.protocol import AGENTS_TABLE, GIVEN_UP_RUNS, PROTOCOL_META, REAL, collect  # noqa: E402
+from benchmark.schema import (AGENTS_TABLE, GIVEN_UP_RUNS, HISTORY, PROTOCOL_META, REAL, SE_META, SES,  # noqa: E402
+                              agent_table, collect_transfer)
 
 SUMMARY_COLUMNS = ["agent", "setting", "agents", "test_return_mean", "test_return_std", "train_steps_mean",
                    "train_episodes_mean", "steps_change_vs_real_pct", "solved_share"]
@@ -100,7 +101,7 @@ def analyze_protocol(run: Path, out: Path | None = None) -> list[Path]:
     out = Path(out) if out else run
     out.mkdir(parents=True, exist_ok=True)
     meta = io.read_json(run / PROTOCOL_META)
-    frame = collect(run) if (run / "cells").exists() else pd.read_csv(run / AGENTS_TABLE)
+    frame = agent_table(run, collect_transfer, AGENTS_TABLE)
     if frame.empty:
         return []
     table = summarize(frame, meta["task_solved"])
@@ -117,7 +118,7 @@ def analyze_protocol(run: Path, out: Path | None = None) -> list[Path]:
     written += _densities(frame, meta, out)
     written += _per_env_returns(frame, meta, out)
     written += _bars(frame, out)
-    histories = _histories(run)
+    histories = se_histories(run)
     if not histories.empty:
         written += _nes_curves(histories[~histories.given_up], meta, out)
         written += _success_rate(histories, meta, out)
@@ -167,11 +168,11 @@ def _bars(frame, out) -> list[Path]:
     return save_figure(fig, out, "train_steps_episodes")
 
 
-def _histories(run: Path) -> pd.DataFrame:
+def se_histories(run: Path) -> pd.DataFrame:
     """The NES histories of the SEs a run used and (given_up: True) of the runs given up on the way to them."""
     frames = []
     for pattern, given_up in (("*/*/", False), (f"*/{GIVEN_UP_RUNS}/*/", True)):
-        for path in sorted((run / "ses").glob(pattern + io.HISTORY)):
+        for path in sorted((run / SES).glob(pattern + HISTORY)):
             setting = path.parents[2 if given_up else 1].name
             h = pd.read_csv(path)[["iteration", "centre_score", "mean_member_score"]]
             frames.append(h.assign(setting=setting, se_id=path.parent.name, given_up=given_up))
@@ -229,8 +230,8 @@ def _transition_histograms(run: Path, meta, out, episodes: int = 10) -> list[Pat
     from analysis.transitions import sample_transitions
 
     written = []
-    for setting_dir in sorted(p for p in (run / "ses").glob("*") if p.is_dir()):
-        data = sample_transitions([p for p in sorted(setting_dir.iterdir()) if (p / io.SE_META).exists()],
+    for setting_dir in sorted(p for p in (run / SES).glob("*") if p.is_dir()):
+        data = sample_transitions([p for p in sorted(setting_dir.iterdir()) if (p / SE_META).exists()],
                                   meta["config"]["task"], episodes)
         columns = [c for c in data.columns if c != "source"]
         fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.2), squeeze=False)

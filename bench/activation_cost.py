@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from benchmark.agents.lockstep import ACTIVATION_INPLACE
+from benchmark.agents.lockstep.core import ACTIVATION_INPLACE
 from benchmark.nets import ACTIVATION_FNS
 
 

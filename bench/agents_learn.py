@@ -21,7 +21,8 @@ import torch
 
 from benchmark.agents.ppo import PPO, PPOConfig
 from benchmark.agents.td3 import TD3, TD3Config
-from benchmark.envs.reward import make_env, task_limits
+from benchmark.envs.reward import make_env
+from benchmark.envs.tasks import task_limits
 from benchmark.rn.inner import solve_point
 
 

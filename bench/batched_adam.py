@@ -13,7 +13,7 @@ import time
 import numpy as np
 import torch
 
-from benchmark.agents.lockstep import _ADAM_EPS, _BETA1, _BETA2, _V_FLOOR, BatchedAdam
+from benchmark.agents.lockstep.core import ADAM_BETA1, ADAM_BETA2, ADAM_EPS, ADAM_V_FLOOR, BatchedAdam
 
 
 class OutOfPlaceAdam(BatchedAdam):
@@ -22,11 +22,11 @@ class OutOfPlaceAdam(BatchedAdam):
     def step(self, theta, grad, mask):
         self.steps[mask] += 1
         steps = np.maximum(self.steps, 1)
-        step_size = torch.from_numpy((self.lr / (1.0 - _BETA1 ** steps)).astype(np.float32))[:, None]
-        bc2_sqrt = torch.from_numpy(np.sqrt(1.0 - _BETA2 ** steps).astype(np.float32))[:, None]
-        new_m = self.m.lerp(grad, 1.0 - _BETA1)
-        new_v = self.v * _BETA2 + (1.0 - _BETA2) * grad * grad
-        new_theta = theta - step_size * new_m / (new_v.clamp_min(_V_FLOOR).sqrt() / bc2_sqrt + _ADAM_EPS)
+        step_size = torch.from_numpy((self.lr / (1.0 - ADAM_BETA1 ** steps)).astype(np.float32))[:, None]
+        bc2_sqrt = torch.from_numpy(np.sqrt(1.0 - ADAM_BETA2 ** steps).astype(np.float32))[:, None]
+        new_m = self.m.lerp(grad, 1.0 - ADAM_BETA1)
+        new_v = self.v * ADAM_BETA2 + (1.0 - ADAM_BETA2) * grad * grad
+        new_theta = theta - step_size * new_m / (new_v.clamp_min(ADAM_V_FLOOR).sqrt() / bc2_sqrt + ADAM_EPS)
         if mask.all():
             self.m, self.v = new_m, new_v
             return new_theta

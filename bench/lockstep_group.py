@@ -17,9 +17,9 @@ import time
 import numpy as np
 import torch
 
-from benchmark.agents.batched import train_batched
+from benchmark.agents.common import AgentSpec
 from benchmark.agents.ddqn import DDQNConfig
-from benchmark.agents.lockstep import AgentSpec
+from benchmark.agents.lockstep.ddqn import train_batched
 from benchmark.agents.sampling import sample_configs
 from benchmark.allocator import retain_freed_memory
 from benchmark.envs.tasks import BatchedTask

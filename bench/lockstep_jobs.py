@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from benchmark.agents.lockstep import BatchedMLP
+from benchmark.agents.lockstep.core import BatchedMLP
 from benchmark.engine import TICK_COST_S, run_chunk, plan_chunks, tick_cost
 from benchmark.nes.loop import population
 from benchmark.nes.strategy import NESConfig, NESStrategy

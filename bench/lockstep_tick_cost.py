@@ -4,7 +4,8 @@
 
 The batched engine splits members with varied hyperparameters into lockstep groups (`benchmark.engine.
 partition_by_cost`); each group pads every member to its largest hidden size and layer count, and lays the
-minibatches out in rows (`benchmark.agents.lockstep.BatchLayout`). This script times ticks of M identical members (CartPole-v0, on an initial SE, learning from the first tick) and fits
+minibatches out in rows (`benchmark.agents.lockstep.core.BatchLayout`). This script times ticks of M identical
+members (CartPole-v0, on an initial SE, learning from the first tick) and fits
 
     seconds per tick = overhead + elem * S*H*L + mac * S*H^2*(L-1) + slot * S
 
@@ -22,9 +23,9 @@ import numpy as np
 import torch
 from scipy.optimize import nnls
 
-from benchmark.agents.batched import _Lockstep
+from benchmark.agents.common import AgentSpec
 from benchmark.agents.ddqn import DDQNConfig
-from benchmark.agents.lockstep import AgentSpec
+from benchmark.agents.lockstep.ddqn import DDQNLockstep
 from benchmark.allocator import retain_freed_memory
 from benchmark.engine import cost_features
 from benchmark.envs.synthetic import BatchedSE, SEConfig, initial_se_parameters
@@ -37,7 +38,7 @@ def tick_seconds(m: int, layers: int, hidden: int, batch: int, ticks: int) -> fl
     config = dataclasses.replace(DDQNConfig(), hidden_layers=layers, hidden_size=hidden, batch_size=batch,
                                  init_episodes=0)
     params = initial_se_parameters(task, se, 0)[None].repeat(m, 1)
-    trainer = _Lockstep(task, BatchedSE(task, se, params), [AgentSpec(config, s) for s in range(m)], None)
+    trainer = DDQNLockstep(task, BatchedSE(task, se, params), [AgentSpec(config, s) for s in range(m)], None)
     for _ in range(20):  # warm-up (and a filled replay)
         trainer.tick()
     start = time.perf_counter()

@@ -71,7 +71,8 @@ def main() -> None:
 
 def _profile(args) -> None:
     from benchmark.envs.reward import initial_rn_parameters, make_env, rn_dims
-    from benchmark.rn.inner import rn_setting, run_agents
+    from benchmark.rn.engine import run_agents
+    from benchmark.rn.inner import rn_setting
     from benchmark.rn.trainer import member_agents
 
     run = _run_config(args, "batched")

@@ -10,7 +10,7 @@ tests them through `benchmark.engine.train_and_test` with each engine on one wor
 engine splits the agents into groups by `benchmark.engine.partition_by_cost`), and prints wall and CPU seconds,
 agent-steps per (wall) second, the speed-up (wall and CPU; CPU is the steadier figure on a shared machine) and
 whether both engines gave every agent the same training episodes and test returns (the lockstep trainer matches
-the scalar agent up to float rounding, see `benchmark.agents.batched_td3_discrete`).
+the scalar agent up to float rounding, see `benchmark.agents.lockstep.td3_discrete`).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from benchmark import rng
-from benchmark.agents.lockstep import AgentSpec
+from benchmark.agents.common import AgentSpec
 from benchmark.agents.sampling import sample_configs
 from benchmark.agents.td3_discrete import TD3DiscreteConfig
 from benchmark.engine import partition_by_cost, train_and_test

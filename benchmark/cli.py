@@ -84,6 +84,7 @@ def _add_train_ses(sub) -> None:
 def _cmd_train_ses(args) -> int:
     from benchmark.errors import check_range
     from benchmark.nes.trainer import GiveUp
+    from benchmark import schema
     from benchmark.se_sets import train_ses
 
     check_range("count", args.count, 1, 100_000, integer=True)
@@ -94,7 +95,7 @@ def _cmd_train_ses(args) -> int:
     folders = train_ses(run, args.out, args.count, args.seed_start, workers=args.workers, progress=not args.quiet,
                         scheduler=args.scheduler, give_up=give_up, max_seeds=args.max_seeds,
                         concurrent=args.concurrent_seeds, solved_only=not args.keep_unsolved)
-    meta = json.loads((args.out / "set.json").read_text())
+    meta = json.loads((args.out / schema.SET_META).read_text())
     print(f"{run.task}: {len(folders)} solved SEs of {meta['tried']} seeds tried (yield {meta['yield']:.0%}; given "
           f"up: {meta['given_up_seeds']}); files in {args.out}")
     return 0
@@ -388,8 +389,7 @@ def _add_analyze(sub) -> None:
 def _cmd_analyze(args) -> int:
     from analysis import proxy, rn, sweep, transfer
     from analysis.nes_curves import plot_runs
-    from benchmark import io
-    from benchmark.se_sets import SET_META
+    from benchmark import schema
 
     paths = []
     nes_runs, nes_home = [], None  # NES curves go to --out, else the first train-se / train-ses folder given
@@ -402,15 +402,15 @@ def _cmd_analyze(args) -> int:
             paths += proxy.analyze_proxy_study(run, args.out)
         elif sweep.is_sweep(run):
             paths += sweep.analyze_sweep(run, args.out or run)
-        elif (run / io.HISTORY).exists():
+        elif (run / schema.HISTORY).exists():
             nes_runs.append(run)
             nes_home = nes_home or run
-        elif (run / SET_META).exists():  # a train-ses folder: every seed's run, finished, given up or running
-            nes_runs += sorted(p for p in run.iterdir() if (p / io.HISTORY).exists())
+        elif (run / schema.SET_META).exists():  # a train-ses folder: every seed's run, finished, given up or running
+            nes_runs += sorted(p for p in run.iterdir() if (p / schema.HISTORY).exists())
             nes_home = nes_home or run
         else:
-            raise ConfigError(f"{run} is none of: a train-se run ({io.HISTORY}), a train-ses set ({SET_META}), a "
-                              "transfer run, an rn-eval run, a proxy study, a sweep")
+            raise ConfigError(f"{run} is none of: a train-se run ({schema.HISTORY}), a train-ses set "
+                              f"({schema.SET_META}), a transfer run, an rn-eval run, a proxy study, a sweep")
     if nes_runs:
         paths += plot_runs(nes_runs, args.out or nes_home)
     for path in paths:

@@ -2,8 +2,8 @@
 
 `scalar` trains one agent at a time with its scalar agent class (`benchmark.agents.registry.make_agent`) on
 gymnasium environments (the readable reference); `batched` trains a chunk of agents in lockstep, each kind with its
-own lockstep trainer (`AgentKind.lockstep`: DDQN / Dueling DDQN `benchmark.agents.batched`, discrete TD3
-`benchmark.agents.batched_td3_discrete`); kinds without one still train one at a time. Either way the jobs go
+own lockstep trainer (`AgentKind.lockstep`: DDQN / Dueling DDQN `benchmark.agents.lockstep.ddqn`, discrete TD3
+`benchmark.agents.lockstep.td3_discrete`); kinds without one still train one at a time. Either way the jobs go
 through a concurrent.futures.Executor: a lockstep group (`plan_chunks`) or an agent per job.
 """
 from __future__ import annotations
@@ -12,14 +12,13 @@ import threading
 import time
 from collections import defaultdict
 from concurrent.futures import Future
-from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 import torch
 
-from benchmark.agents.ddqn import TrainResult
-from benchmark.agents.lockstep import AgentSpec, evaluate_batched, padded_slots
+from benchmark.agents.common import AgentOutcome, AgentSpec
+from benchmark.agents.lockstep.core import evaluate_batched, padded_slots
 from benchmark.agents.registry import kind_of, make_agent
 from benchmark.allocator import retain_freed_memory
 from benchmark.envs.synthetic import BatchedSE, SEConfig, SyntheticEnv
@@ -28,23 +27,6 @@ from benchmark.errors import check_choice
 from benchmark.job_store import JobStore, job_digest
 
 ENGINES = ("batched", "scalar")
-
-
-@dataclass
-class AgentOutcome:
-    """One agent: how it trained and how it tested on the real task."""
-
-    train: TrainResult
-    """Training returns, lengths and the diverged flag."""
-    test_returns: list[float]
-    test_steps: int
-    """Real-environment steps spent on the test episodes."""
-    wall_s: float
-    """Training + testing wall time (batched: the chunk's time divided by its agents)."""
-
-    @property
-    def fitness(self) -> float:
-        return float(np.mean(self.test_returns))
 
 
 def train_and_test(task: str | Task, specs: list[AgentSpec], se_config: SEConfig | None,

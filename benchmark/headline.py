@@ -11,7 +11,8 @@ from benchmark.config_layers import layered
 from benchmark.envs.synthetic import LEGACY_SE_FIELDS
 from benchmark.nes.presets import preset_fields
 from benchmark.nes.trainer import RunConfig
-from benchmark.protocol import PROTOCOL_META, REAL, ProtocolConfig, make_settings, run_protocol
+from benchmark.protocol import ProtocolConfig, make_settings, run_protocol
+from benchmark.schema import PROTOCOL_META, REAL, SE_META, SES
 from benchmark.se_sets import train_ses
 
 ZOO = Path(__file__).resolve().parents[1] / "results" / "zoo"
@@ -36,7 +37,7 @@ def zoo_set(task: str, name: str | tuple[str, ...]) -> Path:
     for candidate in (name,) if isinstance(name, str) else name:
         if (ZOO / task / candidate).is_dir():
             return ZOO / task / candidate
-    available = sorted(p.name for p in (ZOO / task).glob("*") if any(p.glob("se_*/se.json")))
+    available = sorted(p.name for p in (ZOO / task).glob("*") if any(p.glob(f"se_*/{SE_META}")))
     raise ConfigError(f"the zoo has no SE set {task}/{name}; the SE sets of {task} there: {available}")
 
 
@@ -74,7 +75,7 @@ def run_headline(out: Path, protocol: ProtocolConfig, ses: dict[str, Path | RunC
     folders = {}
     for label, source in ses.items():
         if isinstance(source, RunConfig):
-            folders[label] = out / "ses" / label
+            folders[label] = out / SES / label
             train_ses(source, folders[label], protocol.num_envs, workers=workers, progress=progress, solved_only=False)
         else:
             folders[label] = Path(source)
@@ -91,7 +92,7 @@ def describe_ses(transfer: Path) -> list[str]:
     lines, recipes = [], {}
     for setting, folders in io.read_json(Path(transfer) / PROTOCOL_META)["settings"].items():
         for folder in folders:
-            meta = io.read_json(Path(folder) / io.SE_META)
+            meta = io.read_json(Path(folder) / SE_META)
             if "iterations" not in meta:  # a supervised model: no NES run
                 lines.append(f"{setting}: {folder}")
                 continue

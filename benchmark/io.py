@@ -1,5 +1,5 @@
-"""The one place that knows file formats and paths: SE weights (safetensors) + metadata (JSON), NES
-checkpoints, history CSVs. Every write is atomic (temp file + rename); nothing is ever unpickled."""
+"""File formats: tensors (safetensors) with JSON metadata, JSON, CSV; every write is atomic (temp file + rename),
+nothing is ever unpickled. What the files of a result folder are called and hold is `benchmark.schema`'s."""
 from __future__ import annotations
 
 import contextlib
@@ -20,9 +20,6 @@ from safetensors.torch import save_file
 
 from benchmark.errors import ConfigError, OutputError
 
-SE_WEIGHTS, SE_META = "se.safetensors", "se.json"
-CHECKPOINT = "checkpoint.safetensors"
-HISTORY = "history.csv"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -61,15 +58,6 @@ def _safetensors_io_error(err: BaseException) -> OSError | None:
 def copy_file(src: Path, dst: Path) -> None:
     """Copy src to dst atomically."""
     atomic_write(dst, lambda p: shutil.copyfile(src, p))
-
-
-def copy_run_files(src: Path, dst: Path) -> None:
-    """Copy an SE's or RN's weights, metadata and NES history (those src has) into dst, keeping files already
-    there: result folders hold what they used, so analysis needs nothing else."""
-    dst.mkdir(parents=True, exist_ok=True)
-    for name in (SE_META, SE_WEIGHTS, HISTORY):
-        if (src / name).exists() and not (dst / name).exists():
-            copy_file(src / name, dst / name)
 
 
 def sha256(path: Path) -> str:
@@ -162,18 +150,3 @@ def _json_default(obj):
         return str(obj)
     raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
 
-
-def save_se(out: Path, state_dict: dict[str, torch.Tensor], meta: dict) -> None:
-    """An SE (or RN) as <out>/se.safetensors (weights) + <out>/se.json (metadata)."""
-    save_tensors(Path(out) / SE_WEIGHTS, state_dict)
-    write_json(Path(out) / SE_META, meta)
-
-
-def read_se(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
-    """(metadata, weights) of the SE stored in folder `path`."""
-    path = Path(path)
-    if not path.is_dir():
-        raise ConfigError(f"no SE at {path}: not a directory")
-    meta = read_json(path / SE_META)
-    weights, _ = load_tensors(path / SE_WEIGHTS)
-    return meta, weights

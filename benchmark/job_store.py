@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark import io
-from benchmark.agents.ddqn import TrainResult
+from benchmark.agents.common import AgentOutcome, TrainResult
 
 
 def job_digest(task, engine: str, specs, se_config, se_params: np.ndarray | None, test_episodes: int,
@@ -49,8 +49,6 @@ class JobStore:
 
     def load(self, digest: str) -> list | None:
         """The outcomes saved for `digest`, else None."""
-        from benchmark.engine import AgentOutcome  # engine uses this module
-
         path = self._path(digest)
         if not path.is_file():
             return None

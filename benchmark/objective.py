@@ -21,7 +21,7 @@ import ConfigSpace as CS
 import numpy as np
 
 from benchmark import rng
-from benchmark.agents.batched import AgentSpec
+from benchmark.agents.common import AgentSpec
 from benchmark.agents.registry import get_agent_kind
 from benchmark.engine import ENGINES, train_and_test
 from benchmark.envs.synthetic import load_se

@@ -23,7 +23,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from benchmark import __version__, io, rng
-from benchmark.agents.batched import AgentSpec
+from benchmark.agents.common import AgentSpec
 from benchmark.agents.registry import get_agent_kind
 from benchmark.agents.sampling import sample_configs
 from benchmark.cells import run_cells
@@ -35,15 +35,10 @@ from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.nets import flat_parameters
 from benchmark.parallel import default_workers, executor_scope
 from benchmark.nes.presets import PRESETS, agent_base
+from benchmark.schema import (CELLS, FAILURES, GIVEN_UP_RUNS, PROTOCOL_META, REAL, SE_META, SE_WEIGHTS, SES,
+                              cell_path, collect_transfer, copy_run_files)
 from benchmark.se_sets import find_ses, given_up_runs, set_label
 
-REAL = "real"
-PROTOCOL_META = "protocol.json"
-CELLS = "cells"
-AGENTS_TABLE = "agents.csv"
-GIVEN_UP_RUNS = "given_up"  # OUT/ses/SETTING/given_up/: histories of the runs given up on the way to its SEs
-RETURNS_TABLE = "test_returns.csv"
-FAILURES = "failures.json"
 CELL_FIELDS = ("task", "solved", "seed", "agents_per_env", "episodes", "max_episodes", "vary_hp", "engine",
                "preset")
 """The ProtocolConfig fields a cell depends on (besides its setting's SE, agent kind and env index)."""
@@ -144,13 +139,13 @@ def make_settings(config: ProtocolConfig, se_sets: list[Path | str], include_rea
     for entry in se_sets:
         label, _, folder = str(entry).rpartition("=") if "=" in str(entry) else ("", "", str(entry))
         ses = find_ses(Path(folder))
-        label = label or set_label(io.read_json(ses[0] / io.SE_META))
+        label = label or set_label(io.read_json(ses[0] / SE_META))
         ses = _in_recorded_order(ses, recorded_ses(order_from, label))
         if len(ses) < config.num_envs:
             raise ConfigError(f"num_envs={config.num_envs} needs {config.num_envs} SEs per set, but {folder} holds "
                               f"{len(ses)}; lower --num-envs or learn more SEs (sebench train-ses)")
         for p in ses[:config.num_envs]:
-            task = io.read_json(p / io.SE_META).get("task")
+            task = io.read_json(p / SE_META).get("task")
             if task != config.task:
                 raise ConfigError(f"SE {p} was learned for task {task!r}, not {config.task!r}")
         settings.append(Setting(label, tuple(ses[:config.num_envs])))
@@ -177,19 +172,6 @@ def _in_recorded_order(ses: list[Path], recorded: list[str]) -> list[Path]:
     return first + [p for p in ses if p not in first]
 
 
-def _cell_path(out: Path, setting: str, agent: str, env_index: int) -> Path:
-    return out / CELLS / f"{setting}__{agent}__{env_index:03d}.json"
-
-
-def complete_envs(out: Path, setting: str, agents) -> int:
-    """How many environments, from index 0 on, have the cells of every agent kind in `agents` for `setting` in
-    OUT: the largest table (--num-envs) those cells support without computing."""
-    n = 0
-    while all(_cell_path(Path(out), setting, a, n).exists() for a in agents):
-        n += 1
-    return n
-
-
 def run_protocol(config: ProtocolConfig, settings: list[Setting], out: Path, *, workers: int | None = None,
                  resume: bool = False, progress: bool = True, executor=None, scheduler: str | None = None,
                  reuse_from: list[Path] | None = None) -> pd.DataFrame:
@@ -203,23 +185,23 @@ def run_protocol(config: ProtocolConfig, settings: list[Setting], out: Path, *, 
     out = io.prepare_out_dir(out, resume, PROTOCOL_META)
     _write_or_check_meta(out, config, settings, resume)
     (out / CELLS).mkdir(exist_ok=True)
-    _copy_ses(out, settings)
+    copy_ses(out, settings)
     for folder, counts in reuse_cells(out, config, settings, reuse_from or []).items():
         if progress:
             print(reuse_report(folder, counts))
     todo = [(s, e, a) for e in range(config.num_envs) for s in settings for a in config.agents
-            if not _cell_path(out, s.name, a, e).exists()]
+            if not cell_path(out, s.name, a, e).exists()]
     workers = default_workers() if workers is None else workers
     total = len(settings) * config.num_envs * len(config.agents)
     with executor_scope(executor, workers, scheduler) as pool, \
             tqdm(total=total, initial=total - len(todo), disable=not progress, unit="cell", desc="transfer") as bar:
         failures = run_cells(
             pool, todo, submit=lambda cell: _submit_cell(pool, config, *cell),
-            write=lambda cell, outcomes: io.write_json(_cell_path(out, cell[0].name, cell[2], cell[1]),
+            write=lambda cell, outcomes: io.write_json(cell_path(out, cell[0].name, cell[2], cell[1]),
                                                        {"rows": _cell_rows(config, *cell, outcomes)}),
-            name=lambda cell: _cell_path(out, cell[0].name, cell[2], cell[1]).stem, failures_path=out / FAILURES,
+            name=lambda cell: cell_path(out, cell[0].name, cell[2], cell[1]).stem, failures_path=out / FAILURES,
             workers=workers, on_done=lambda: bar.update(1))
-    frame = collect(out)
+    frame = collect_transfer(out)
     if failures:
         raise RuntimeError(f"{len(failures)} cell(s) failed (see {out / FAILURES}); rerun with --resume")
     return frame
@@ -303,21 +285,21 @@ def _check_resumable(out: Path, stored: dict, meta: dict, settings: list[Setting
     for setting in settings:
         recorded = stored["settings"][setting.name]
         for index, (before, now) in enumerate(zip(recorded, setting.ses)):
-            copy = out / "ses" / setting.name / Path(before).name / io.SE_WEIGHTS
+            copy = out / SES / setting.name / Path(before).name / SE_WEIGHTS
             if Path(before).name != now.name or (
-                    copy.is_file() and io.sha256(copy) != io.sha256(now / io.SE_WEIGHTS)):
+                    copy.is_file() and io.sha256(copy) != io.sha256(now / SE_WEIGHTS)):
                 raise ConfigError(f"--resume: SE {index} of setting {setting.name!r} is {now}, but the cells in {out} "
                                   f"were computed on {before}; start a new --out")
 
 
-def _copy_ses(out: Path, settings: list[Setting]) -> None:
+def copy_ses(out: Path, settings: list[Setting]) -> None:
     """Keep a copy of every SE used (weights, metadata, NES history: kilobytes) so analysis needs only OUT, and
     the histories of the runs given up on the way to them (OUT/ses/SETTING/given_up/)."""
     for setting in settings:
         for folder in setting.ses:
-            io.copy_run_files(folder, out / "ses" / setting.name / folder.name)
+            copy_run_files(folder, out / SES / setting.name / folder.name)
         for folder in given_up_runs(setting.ses):
-            io.copy_run_files(folder, out / "ses" / setting.name / GIVEN_UP_RUNS / folder.name)
+            copy_run_files(folder, out / SES / setting.name / GIVEN_UP_RUNS / folder.name)
 
 
 def reuse_cells(out: Path, config: ProtocolConfig, settings: list[Setting], dirs: list[Path]) -> dict[Path, Counter]:
@@ -332,7 +314,7 @@ def reuse_cells(out: Path, config: ProtocolConfig, settings: list[Setting], dirs
                  else "other sebench version" if meta.get("versions", {}).get("sebench") != __version__
                  else "other cell numerics" if meta.get("cell_numerics") != CELL_NUMERICS else None)
         for setting, e in itertools.product(settings, range(config.num_envs)):
-            cells = [(_cell_path(folder, setting.name, a, e), _cell_path(out, setting.name, a, e))
+            cells = [(cell_path(folder, setting.name, a, e), cell_path(out, setting.name, a, e))
                      for a in config.agents]
             cells = [(src, dst) for src, dst in cells if src.exists() and not dst.exists()]
             if not cells:
@@ -370,25 +352,9 @@ def _se_mismatch(folder: Path, setting: Setting, recorded: list[str], env_index:
     ours = setting.ses[env_index]
     if env_index >= len(recorded) or Path(recorded[env_index]).name != ours.name:
         return "other SE"
-    theirs = [folder / "ses" / setting.name / ours.name / io.SE_WEIGHTS, Path(recorded[env_index]) / io.SE_WEIGHTS]
+    theirs = [folder / SES / setting.name / ours.name / SE_WEIGHTS, Path(recorded[env_index]) / SE_WEIGHTS]
     theirs = next((p for p in theirs if p.is_file()), None)
     if theirs is None:
         return "SE weights missing"
-    return None if io.sha256(theirs) == io.sha256(ours / io.SE_WEIGHTS) else "other SE"
-
-
-def collect(out: Path) -> pd.DataFrame:
-    """The tidy tables from the cell files: OUT/agents.csv (one row per agent) and OUT/test_returns.csv
-    (one row per test episode)."""
-    out = Path(out)
-    rows = [r for p in sorted((out / CELLS).glob("*.json")) for r in io.read_json(p)["rows"]]
-    frame = pd.DataFrame(rows)
-    io.write_csv(out / AGENTS_TABLE, frame)
-    if len(frame):
-        episodes = frame[["setting", "env_index", "se_id", "agent", "agent_index"]].copy()
-        episodes["test_return"] = frame.test_returns.map(json.loads)
-        episodes = episodes.explode("test_return")
-        episodes["episode"] = episodes.groupby(["setting", "env_index", "agent", "agent_index"]).cumcount()
-        io.write_csv(out / RETURNS_TABLE, episodes)
-    return frame
+    return None if io.sha256(theirs) == io.sha256(ours / SE_WEIGHTS) else "other SE"
 

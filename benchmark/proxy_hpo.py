@@ -40,11 +40,8 @@ from benchmark import io
 from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.hpo import compat
 from benchmark.objective import AgentBenchmark
+from benchmark.schema import INCUMBENTS, PROXY_HPO_BOHB, PROXY_HPO_EVALUATIONS, PROXY_HPO_META, PROXY_HPO_SUMMARY
 
-RUN_META = "proxy_hpo.json"
-EVALUATIONS = "evaluations.jsonl"
-INCUMBENTS = "incumbents.csv"
-SUMMARY = "summary.json"
 OPTIMIZERS = ("bohb", "random")
 ENVIRONMENTS = ("se", "real", "multi")
 log = compat.logger("proxy_hpo")
@@ -120,7 +117,7 @@ class _Run:
 
     def __init__(self, config: ProxyHPOConfig, bench: AgentBenchmark, out: Path, start: float):
         self.config, self.bench, self.out, self.start = config, bench, out, start
-        self.path = out / EVALUATIONS
+        self.path = out / PROXY_HPO_EVALUATIONS
         self.path.touch()
         self.count = 0
         self.lock = threading.Lock()
@@ -181,7 +178,8 @@ def _run_bohb(run: _Run) -> None:
             return compat.plain({"loss": float(result["function_value"]),
                                  "info": {**info, "cost": float(result["cost"])}})
 
-    SweepBOHB = compat.sweep_bohb_class()
+    from benchmark.hpo.bohb import SweepBOHB
+
     np.random.seed(config.seed)  # BOHB's KDE sampler draws from numpy's global generator (it takes no seed)
     with nameserver(run_id, None, DEFAULT_HOST) as (ns_host, ns_port):
         worker = ObjectiveWorker(run_id, nameserver=ns_host, nameserver_port=ns_port, host=DEFAULT_HOST, id=0,
@@ -192,8 +190,8 @@ def _run_bohb(run: _Run) -> None:
             master = SweepBOHB(space, min_budget=config.min_budget, max_budget=config.max_budget, eta=config.eta,
                                worker_wait=60, start_grace=30, time_limit=max(1e-3, run.time_left()),
                                run_id=run_id, nameserver=ns_host, nameserver_port=ns_port, host=DEFAULT_HOST,
-                               ping_interval=1, working_directory=str(run.out / "bohb"),
-                               result_logger=compat.ResultLogger(run.out / "bohb"))
+                               ping_interval=1, working_directory=str(run.out / PROXY_HPO_BOHB),
+                               result_logger=compat.ResultLogger(run.out / PROXY_HPO_BOHB))
             master.run(n_iterations=config.max_iterations, min_n_workers=1)
         finally:
             if master is not None:
@@ -213,7 +211,7 @@ def _stop_worker(worker) -> None:
 
 
 def read_evaluations(out: Path) -> pd.DataFrame:
-    path = Path(out) / EVALUATIONS
+    path = Path(out) / PROXY_HPO_EVALUATIONS
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
     return pd.DataFrame(rows)
 
@@ -267,9 +265,9 @@ def run_proxy_hpo(config: ProxyHPOConfig, ses: Path | str | None, out: Path) -> 
     start = time.monotonic()
     if config.environment in ("se", "multi") and ses is None:
         raise ConfigError(f"environment={config.environment!r} needs an SE set (--ses)")
-    out = io.prepare_out_dir(out, False, RUN_META)
+    out = io.prepare_out_dir(out, False, PROXY_HPO_META)
     bench = AgentBenchmark(config.task, config.agent, ses, config.test_episodes, solved=config.solved)
-    io.write_json(out / RUN_META, {"config": dataclasses.asdict(config), "label": config.label,
+    io.write_json(out / PROXY_HPO_META, {"config": dataclasses.asdict(config), "label": config.label,
                                    "ses": None if ses is None else str(ses), "versions": io.package_versions()})
     run = _Run(config, bench, out, start)
     if config.optimizer == "random":
@@ -295,5 +293,5 @@ def run_proxy_hpo(config: ProxyHPOConfig, ses: Path | str | None, out: Path) -> 
                    "budget": final["budget"], "environment": final["environment"]},
                "scoring": {"environment": "real", "agents": config.score_agents,
                            "max_episodes": config.scoring_episodes, "seed": config.seed + 1}}
-    io.write_json(out / SUMMARY, compat.plain(summary))
+    io.write_json(out / PROXY_HPO_SUMMARY, compat.plain(summary))
     return summary

@@ -4,22 +4,19 @@ K sampled agent configurations are each scored three ways (all with the same age
   proxy      trained on the SEs, tested on the SEs (no real-environment step),
   proxy_real trained on the SEs, tested on the real task,
   real       trained and tested on the real task.
-Reported: Spearman and Kendall rank correlations of each proxy with `real` (bootstrap 95% intervals over
-configurations), the cost ratio (real seconds / proxy seconds), and the regret: the best real score minus the real
-score of the configuration the proxy ranks first. Each configuration's scores are written as soon as they are
-known (OUT/configs/), so a killed study resumes.
+Each configuration's scores are written as soon as they are known (OUT/configs/), so a killed study resumes;
+`analysis.proxy` reports the Spearman and Kendall rank correlations of each proxy with `real` (bootstrap 95%
+intervals over configurations), the cost ratio (real seconds / proxy seconds), and the regret: the best real score
+minus the real score of the configuration the proxy ranks first.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 from tqdm.auto import tqdm
 
 from benchmark import io
@@ -28,11 +25,11 @@ from benchmark.config_layers import describe_differences
 from benchmark.errors import ConfigError, check_range
 from benchmark.objective import AgentBenchmark
 from benchmark.parallel import default_workers, executor_scope
+from benchmark.schema import (FAILURES, STUDY_CONFIGS, STUDY_META, STUDY_SCORES, read_study_configs,
+                              study_config_path)
 from benchmark.se_sets import find_ses
 from search_spaces.tools import plain
 
-STUDY_META = "study.json"
-PROXIES = ("proxy", "proxy_real")
 
 
 @dataclass(frozen=True)
@@ -85,60 +82,22 @@ def run_proxy_study(config: ProxyStudyConfig, ses: Path, out: Path, *, workers: 
             raise ConfigError(f"--resume: the study in {out} was started with another configuration: "
                               f"{describe_differences(stored['config'], meta['config'])}")
     io.write_json(out / STUDY_META, {**meta, "versions": io.package_versions()})
-    (out / "configs").mkdir(exist_ok=True)
+    (out / STUDY_CONFIGS).mkdir(exist_ok=True)
     space = AgentBenchmark(config.task, config.agent, solved=config.solved).get_configuration_space(seed=config.seed)
     samples = [{k: plain(v) for k, v in dict(c).items()} for c in space.sample_configuration(config.configs)]
-    todo = [i for i in range(config.configs) if not _config_path(out, i).exists()]
+    todo = [i for i in range(config.configs) if not study_config_path(out, i).exists()]
     workers = default_workers() if workers is None else workers
     with executor_scope(None, workers) as pool, \
             tqdm(total=config.configs, initial=config.configs - len(todo), disable=not progress, unit="config",
                  desc="proxy study") as bar:
         failures = run_cells(
             pool, todo, submit=lambda i: pool.submit(_score_config, config, ses_list, i, samples[i]),
-            write=lambda i, row: io.write_json(_config_path(out, i), row), name=lambda i: _config_path(out, i).stem,
-            failures_path=out / "failures.json", workers=workers, on_done=lambda: bar.update(1))
+            write=lambda i, row: io.write_json(study_config_path(out, i), row),
+            name=lambda i: study_config_path(out, i).stem,
+            failures_path=out / FAILURES, workers=workers, on_done=lambda: bar.update(1))
     if failures:
-        raise RuntimeError(f"{len(failures)} configuration(s) failed (see {out / 'failures.json'}); rerun with --resume")
-    rows = [io.read_json(p) for p in sorted((out / "configs").glob("config_*.json"))]
-    frame = pd.DataFrame(rows)
-    io.write_csv(out / "scores.csv", frame.assign(configuration=frame.configuration.map(lambda c: json.dumps(c, sort_keys=True))))
+        raise RuntimeError(f"{len(failures)} configuration(s) failed (see {out / FAILURES}); rerun with --resume")
+    frame = pd.DataFrame(read_study_configs(out))
+    scores = frame.assign(configuration=frame.configuration.map(lambda c: json.dumps(c, sort_keys=True)))
+    io.write_csv(out / STUDY_SCORES, scores)
     return frame
-
-
-def _config_path(out: Path, index: int) -> Path:
-    return out / "configs" / f"config_{index:03d}.json"
-
-
-def _bootstrap(x: np.ndarray, y: np.ndarray, fn, resamples: int, seed: int) -> tuple[float, float]:
-    if resamples == 0:
-        return float("nan"), float("nan")
-    gen = np.random.default_rng(seed)
-    values = []
-    with warnings.catch_warnings():  # a resample can be constant: its correlation is undefined (NaN, dropped)
-        warnings.simplefilter("ignore")
-        for _ in range(resamples):
-            idx = gen.integers(0, len(x), len(x))
-            values.append(fn(x[idx], y[idx])[0])
-    values = np.array(values, dtype=float)
-    values = values[np.isfinite(values)]
-    return (float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))) if len(values) else (np.nan, np.nan)
-
-
-def study_summary(frame: pd.DataFrame, config: ProxyStudyConfig) -> pd.DataFrame:
-    """One row per proxy: correlations with the real scores (+ bootstrap intervals), cost ratio, regret."""
-    real = frame.real_score.to_numpy(float)
-    rows = []
-    for proxy in PROXIES:
-        score = frame[f"{proxy}_score"].to_numpy(float)
-        row = {"proxy": proxy}
-        for name, fn in (("spearman", stats.spearmanr), ("kendall", stats.kendalltau)):
-            row[name] = float(fn(score, real)[0])
-            row[f"{name}_low"], row[f"{name}_high"] = _bootstrap(score, real, fn, config.bootstrap, config.seed)
-        row["cost_ratio"] = float(frame.real_cost_s.sum() / frame[f"{proxy}_cost_s"].sum())
-        proxy_steps = frame[f"{proxy}_real_env_steps"].sum()  # 0 for the SE-only proxy: ratio infinite
-        row["real_env_steps_ratio"] = float(frame.real_real_env_steps.sum() / proxy_steps) if proxy_steps else np.inf
-        chosen = int(np.argmax(score))
-        row["chosen_config"] = int(frame.config_index.iloc[chosen])
-        row["regret"] = float(real.max() - real[chosen])
-        rows.append(row)
-    return pd.DataFrame(rows)

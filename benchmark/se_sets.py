@@ -9,14 +9,9 @@ from tqdm.auto import tqdm
 
 from benchmark import io
 from benchmark.errors import ConfigError, check_range
-from benchmark.nes.trainer import GIVEN_UP, NO_LEARNING, GiveUp, RunConfig, given_up_reason, train_se
+from benchmark.nes.trainer import NO_LEARNING, GiveUp, RunConfig, given_up_reason, train_se
 from benchmark.parallel import SerialExecutor, default_workers, executor_scope
-
-SET_META = "set.json"
-
-
-def se_folder(out: Path, seed: int) -> Path:
-    return Path(out) / f"se_{seed:03d}"
+from benchmark.schema import GIVEN_UP, HISTORY, SE_META, SET_META, se_folder
 
 
 def train_ses(run: RunConfig, out: Path, count: int, seed_start: int = 0, *, workers: int | None = None,
@@ -47,14 +42,14 @@ def train_ses(run: RunConfig, out: Path, count: int, seed_start: int = 0, *, wor
 
     def learn(seed: int) -> bool:
         folder = se_folder(out, seed)
-        if not (folder / io.SE_META).exists() and not _stays_given_up(folder, run, give_up):
+        if not (folder / SE_META).exists() and not _stays_given_up(folder, run, give_up):
             train_se(dataclasses.replace(run, seed=seed), folder, workers=workers, resume=True,
                      progress=progress and concurrent == 1, executor=pool, give_up=give_up,
                      solved_only=solved_only)
-        return (folder / io.SE_META).exists()
+        return (folder / SE_META).exists()
 
     seeds = iter(range(seed_start, seed_start + max_seeds))
-    done_before = {s for s in range(seed_start, seed_start + max_seeds) if (se_folder(out, s) / io.SE_META).exists()}
+    done_before = {s for s in range(seed_start, seed_start + max_seeds) if (se_folder(out, s) / SE_META).exists()}
     # runs outside pool: on an error or Ctrl-C the pool is shut down first, which ends the other runs' threads
     with SerialExecutor() if concurrent == 1 else ThreadPoolExecutor(concurrent) as runs, \
             executor_scope(executor, workers, scheduler) as pool, \
@@ -71,7 +66,7 @@ def train_ses(run: RunConfig, out: Path, count: int, seed_start: int = 0, *, wor
                 break
             done = wait(running, timeout=None if concurrent == 1 else 30, return_when=FIRST_COMPLETED).done
             if concurrent > 1:
-                bar.set_postfix_str(" | ".join(_latest(se_folder(out, seed)) for seed in sorted(running.values())))
+                bar.set_postfix_str(" | ".join(latest_iteration(se_folder(out, s)) for s in sorted(running.values())))
             for future in done:
                 seed = running.pop(future)
                 if future.result():
@@ -97,10 +92,10 @@ def _stays_given_up(folder: Path, run: RunConfig, give_up: GiveUp | None) -> boo
     return io.read_json(folder / GIVEN_UP)["iterations"] >= run.iterations
 
 
-def _latest(folder: Path) -> str:
+def latest_iteration(folder: Path) -> str:
     """`se_<seed> it N centre S`: the last iteration in a running SE's history (for the progress bar)."""
     try:
-        last = (folder / io.HISTORY).read_text().strip().splitlines()[-1].split(",")
+        last = (folder / HISTORY).read_text().strip().splitlines()[-1].split(",")
         return f"{folder.name} it {int(last[0]) + 1} centre {float(last[1]):.1f}"
     except (OSError, IndexError, ValueError):
         return f"{folder.name} starting"
@@ -122,11 +117,11 @@ def find_ses(path: Path) -> list[Path]:
     path = Path(path)
     if not path.is_dir():
         raise ConfigError(f"SE set {path} is not a directory")
-    if (path / io.SE_META).exists():
+    if (path / SE_META).exists():
         return [path]
-    found = sorted(p for p in path.iterdir() if (p / io.SE_META).exists())
+    found = sorted(p for p in path.iterdir() if (p / SE_META).exists())
     if not found:
-        raise ConfigError(f"SE set {path} holds no finished SE (no sub-folder with {io.SE_META})")
+        raise ConfigError(f"SE set {path} holds no finished SE (no sub-folder with {SE_META})")
     return found
 
 
@@ -135,7 +130,7 @@ def given_up_runs(ses: list[Path]) -> list[Path]:
     the largest seed among `ses` (a success rate over the SEs alone would count only the runs that solved)."""
     runs = []
     for parent in sorted({Path(se).parent for se in ses}):
-        seeds = [io.read_json(se / io.SE_META).get("seed") for se in ses if Path(se).parent == parent]
+        seeds = [io.read_json(se / SE_META).get("seed") for se in ses if Path(se).parent == parent]
         last = max((s for s in seeds if s is not None), default=None)
         if last is not None:
             runs += [f.parent for f in sorted(parent.glob(f"se_*/{GIVEN_UP}")) if io.read_json(f)["seed"] < last]

@@ -5,13 +5,12 @@ writes is safe, because every file is replaced atomically.
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from benchmark import io
 from benchmark.errors import ConfigError
-from benchmark.nes.trainer import GIVEN_UP, UNFINISHED_ITERATION
-from benchmark.protocol import FAILURES, PROTOCOL_META, _cell_path, complete_envs
+from benchmark.schema import (CHECKPOINT, FAILURES, GIVEN_UP, HISTORY, PROTOCOL_META, SE_META, UNFINISHED_ITERATION,
+                              cell_path, complete_envs, read_history)
 
 
 def describe(path: Path) -> list[str]:
@@ -32,24 +31,24 @@ def describe(path: Path) -> list[str]:
 
 def _se_state(folder: Path) -> str:
     """finished, given up or learning."""
-    if (folder / io.SE_META).is_file():
+    if (folder / SE_META).is_file():
         return "finished"
     return "given up" if (folder / GIVEN_UP).is_file() else "learning"
 
 
 def _is_se_run(folder: Path) -> bool:
     """A folder with an SE, a checkpoint or history, or the finished jobs of a first iteration in progress."""
-    return (any((folder / name).is_file() for name in (io.SE_META, io.CHECKPOINT, io.HISTORY))
+    return (any((folder / name).is_file() for name in (SE_META, CHECKPOINT, HISTORY))
             or (folder / UNFINISHED_ITERATION).is_dir())
 
 
 def _se_run(folder: Path) -> str:
-    history = _history(folder)
+    history = read_history(folder)
     best = max(history, key=lambda r: float(r["centre_score"])) if history else None
     best_text = f"best centre {float(best['centre_score']):.1f} at iteration {best['iteration']}" if best else ""
     state = _se_state(folder)
     if state == "finished":
-        meta = io.read_json(folder / io.SE_META)
+        meta = io.read_json(folder / SE_META)
         if meta.get("kind") == "reward_network":
             return f"{folder.name} finished: reward network, {len(history)} NES iterations"
         if meta.get("kind") == "supervised_model":
@@ -68,18 +67,11 @@ def _se_run(folder: Path) -> str:
             f"{best_text}, last iteration {float(history[-1]['time_s']):.0f} s{kept_text}")
 
 
-def _history(folder: Path) -> list[dict]:
-    if not (folder / io.HISTORY).is_file():
-        return []
-    with open(folder / io.HISTORY, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def _transfer(path: Path) -> list[str]:
     meta = io.read_json(path / PROTOCOL_META)
     config, settings = meta["config"], list(meta["settings"])
     total = len(settings) * len(config["agents"]) * config["num_envs"]
-    done = {(s, a): sum(_cell_path(path, s, a, e).exists() for e in range(config["num_envs"]))
+    done = {(s, a): sum(cell_path(path, s, a, e).exists() for e in range(config["num_envs"]))
             for s in settings for a in config["agents"]}
     lines = [f"{path}: {sum(done.values())} of {total} cells done ({len(settings)} settings x "
              f"{len(config['agents'])} agents x {config['num_envs']} envs)"]

@@ -16,14 +16,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from benchmark import io, rng
+from benchmark import io, rng, schema
 from benchmark.agents.ddqn import DDQN, DDQNConfig
 from benchmark.agents.sampling import sample_configs
 from benchmark.envs.synthetic import SEConfig, se_network
 from benchmark.envs.tasks import get_task
 from benchmark.errors import check_range
 from benchmark.nets import init_uniform_
-from benchmark.se_sets import se_folder
 
 
 @dataclass(frozen=True)
@@ -126,16 +125,16 @@ def fit_models(config: ModelFitConfig, out: Path, count: int, seed_start: int = 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = range(seed_start, seed_start + count)
-    todo = [seed for seed in seeds if not (se_folder(out, seed) / io.SE_META).exists()]
+    todo = [seed for seed in seeds if not (schema.se_folder(out, seed) / schema.SE_META).exists()]
     with executor_scope(executor, workers) as pool, \
             tqdm(total=count, initial=count - len(todo), disable=not progress, unit="model", desc="fit models") as bar:
         failures = run_cells(pool, todo, submit=lambda seed: pool.submit(
-                                 fit_one, dataclasses.replace(config, seed=seed), se_folder(out, seed)),
-                             write=lambda seed, _: None, name=lambda seed: se_folder(out, seed).name,
-                             failures_path=out / "failures.json", workers=workers, on_done=lambda: bar.update(1))
+                                 fit_one, dataclasses.replace(config, seed=seed), schema.se_folder(out, seed)),
+                             write=lambda seed, _: None, name=lambda seed: schema.se_folder(out, seed).name,
+                             failures_path=out / schema.FAILURES, workers=workers, on_done=lambda: bar.update(1))
     if failures:
-        raise RuntimeError(f"{len(failures)} model(s) failed (see {out / 'failures.json'}); rerun to retry them")
-    return [se_folder(out, seed) for seed in seeds]
+        raise RuntimeError(f"{len(failures)} model(s) failed (see {out / schema.FAILURES}); rerun to retry them")
+    return [schema.se_folder(out, seed) for seed in seeds]
 
 
 def fit_one(config: ModelFitConfig, folder: Path) -> None:
@@ -144,7 +143,7 @@ def fit_one(config: ModelFitConfig, folder: Path) -> None:
     data = collect_transitions(config)
     net, losses = fit_model(config, data)
     Path(folder).mkdir(exist_ok=True)
-    io.save_se(folder, net.state_dict(), {
+    schema.save_se(folder, net.state_dict(), {
         "kind": "supervised_model", "task": config.task, "architecture": dataclasses.asdict(config.se),
         "seed": config.seed, "transitions": int(len(data)), **losses, "fit": dataclasses.asdict(config),
         "wall_time_s": time.perf_counter() - start, "real_env_steps": int(len(data)),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 from typing import Callable
 
 import ConfigSpace as CS
@@ -29,10 +30,15 @@ def names() -> list[str]:
     return sorted(_MODULES)
 
 
-def builder(name: str) -> Callable[..., CS.ConfigurationSpace]:
+def space_module(name: str) -> ModuleType:
+    """The module that defines space `name` (its docstring describes it; an SE space's TASK names its task)."""
     if name not in _MODULES:
         raise ConfigError(f"space={name!r} is not a known search space; choose one of {names()}")
-    return importlib.import_module(_MODULES[name]).build
+    return importlib.import_module(_MODULES[name])
+
+
+def builder(name: str) -> Callable[..., CS.ConfigurationSpace]:
+    return space_module(name).build
 
 
 def get_space(name: str, seed: int | None = None) -> CS.ConfigurationSpace:

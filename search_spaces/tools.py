@@ -171,10 +171,8 @@ def load_space(name_or_path: str, seed: int | None = None) -> tuple[str, CS.Conf
 
 def space_task(name: str) -> str | None:
     """The real task a registered SE space is for (its module's TASK), else None."""
-    import importlib
+    from search_spaces import names, space_module
 
-    from search_spaces import _MODULES
-
-    if name not in _MODULES:
+    if name not in names():
         return None
-    return getattr(importlib.import_module(_MODULES[name]), "TASK", None)
+    return getattr(space_module(name), "TASK", None)

@@ -13,12 +13,13 @@ import json
 import numpy as np
 import pytest
 
-from benchmark import io
+from benchmark import io, schema
 from benchmark.cli import build_parser, main, proxy_hpo_config_from_args, run_config_from_args
 from benchmark.cli_common import positive_int
 from benchmark.config_layers import check_fields, describe_differences, differences, read_config_file
 from benchmark.errors import ConfigError, OutputError
-from benchmark.nes.trainer import RunConfig, RunState
+from benchmark.nes.checkpoint import RunState
+from benchmark.nes.trainer import RunConfig
 
 RUN_COMMANDS = {  # commands whose --config holds RunConfig fields (train-rn: RNRunConfig's, which share these)
     "train-se": ["train-se"],
@@ -218,7 +219,7 @@ def se_folder(tmp_path):
     net = se_network(get_task("CartPole-v0"), SEConfig())
     folder = tmp_path / "se"
     folder.mkdir()
-    io.save_se(folder, net.state_dict(), {"kind": "synthetic_env", "task": "CartPole-v0",
+    schema.save_se(folder, net.state_dict(), {"kind": "synthetic_env", "task": "CartPole-v0",
                                            "architecture": dataclasses.asdict(SEConfig())})
     return folder
 
@@ -241,25 +242,25 @@ def test_a_good_se_loads(se_folder):
 def test_a_bad_se_json_names_the_file_and_the_field(se_folder, change, message):
     from benchmark import load_se
 
-    meta = json.loads((se_folder / io.SE_META).read_text())
+    meta = json.loads((se_folder / schema.SE_META).read_text())
     for key, value in change.items():
         meta[key] = {**meta[key], **value} if isinstance(value, dict) else value
-    (se_folder / io.SE_META).write_text(json.dumps(meta))
+    (se_folder / schema.SE_META).write_text(json.dumps(meta))
     with pytest.raises(ConfigError) as err:
         load_se(se_folder)
-    assert str(err.value).startswith(f"SE metadata {se_folder / io.SE_META}: ") and message in str(err.value)
+    assert str(err.value).startswith(f"SE metadata {se_folder / schema.SE_META}: ") and message in str(err.value)
 
 
 # -- --resume with another configuration --------------------------------------------------------------------------
 def _stored_run(tmp_path, *argv) -> tuple:
     """A train-se folder holding an iteration-1 checkpoint of the run of `argv` (no training)."""
-    from benchmark.nes.trainer import _checkpoint
+    from benchmark.nes.checkpoint import save_checkpoint
 
     out = tmp_path / "run"
     out.mkdir()
     run = run_config_from_args(build_parser().parse_args(["train-se", "--out", str(out), *argv]))
     state = RunState(1, np.zeros(3), np.zeros(3), 10.0, 1, [{"iteration": 1}], 1.0, 100)
-    _checkpoint(out, run, state)
+    save_checkpoint(out, run, state)
     return out, run
 
 
@@ -332,7 +333,7 @@ def test_a_checkpoint_that_cannot_be_written_is_one_message_and_the_last_one_is_
     import benchmark.nes.trainer as trainer
 
     out, _ = _stored_run(tmp_path, "--population", "1", "--centre-agents", "1")
-    before = (out / io.CHECKPOINT).read_bytes()
+    before = (out / schema.CHECKPOINT).read_bytes()
 
     def one_iteration(run, state, evaluate, columns, checkpoint, **kwargs):  # no training: just the checkpoint
         state.iteration += 1
@@ -343,10 +344,10 @@ def test_a_checkpoint_that_cannot_be_written_is_one_message_and_the_last_one_is_
     assert main(["train-se", "--out", str(out), "--resume", "--population", "1", "--centre-agents", "1",
                  "--workers", "1", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err == (f"sebench: error: could not write {out / io.CHECKPOINT}: No space left on device; the files "
+    assert err == (f"sebench: error: could not write {out / schema.CHECKPOINT}: No space left on device; the files "
                    "written before it (the last checkpoint too) are intact: free some space or fix the permissions, "
                    "then rerun the same command (with --resume where it has one)\n")
-    assert (out / io.CHECKPOINT).read_bytes() == before
+    assert (out / schema.CHECKPOINT).read_bytes() == before
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 

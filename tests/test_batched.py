@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.agents.batched import AgentSpec, BatchedQ, evaluate_batched, train_batched
+from benchmark.agents.common import AgentSpec
+from benchmark.agents.lockstep.core import evaluate_batched
+from benchmark.agents.lockstep.ddqn import BatchedQ, train_batched
 from benchmark.agents.ddqn import DDQN, DDQNConfig
 from benchmark.agents.sampling import sample_configs
 from benchmark.envs.synthetic import BatchedSE, SEConfig, SyntheticEnv, initial_se_parameters
@@ -150,7 +152,7 @@ def test_plan_gives_every_worker_a_job():
 
 
 def test_split_layout_holds_each_member_batch_once_and_pads_less():
-    from benchmark.agents.lockstep import BatchLayout, padded_slots
+    from benchmark.agents.lockstep.core import BatchLayout, padded_slots
     sizes = np.array([66, 200, 130, 597])
     layout = BatchLayout.split(sizes, 30, 1)
     width = layout.position.shape[1]
@@ -166,7 +168,7 @@ def test_split_layout_holds_each_member_batch_once_and_pads_less():
 
 
 def test_members_spanning_several_rows_match_their_scalar_run():
-    from benchmark.agents.lockstep import BatchLayout
+    from benchmark.agents.lockstep.core import BatchLayout
     configs = [DDQNConfig(max_episodes=4, init_episodes=1, batch_size=b, hidden_size=h, hidden_layers=l)
                for b, h, l in [(66, 24, 2), (300, 40, 1), (140, 16, 1)]]
     assert not BatchLayout.split(np.array([c.batch_size for c in configs]), 40, 2).identity
@@ -181,7 +183,7 @@ def test_members_spanning_several_rows_match_their_scalar_run():
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "leaky_relu"])
 def test_activating_only_the_members_own_units_gives_the_same_bits(activation, monkeypatch):
-    from benchmark.agents import lockstep
+    from benchmark.agents.lockstep import core as lockstep
 
     monkeypatch.setattr(lockstep, "ACTIVATION_CALL_NS", 0.0)  # take the ragged path wherever a unit is padded
     shapes = [(5, 1, 32), (12, 2, 70), (30, 1, 16), (30, 2, 150)]  # hidden size, layers, batch (rows: 2 for 150)
@@ -200,11 +202,11 @@ def test_activating_only_the_members_own_units_gives_the_same_bits(activation, m
 def test_the_td_target_takes_the_raw_done_of_a_raw_done_se(monkeypatch):
     """The replay buffer holds the SE's done output itself (raw), not whether the episode ended (boolean), and the
     agents learn differently from the two."""
-    from benchmark.agents import ddqn
+    from benchmark.agents.common import ReplayBuffer
 
     stored = []
-    original = ddqn.ReplayBuffer.add
-    monkeypatch.setattr(ddqn.ReplayBuffer, "add",
+    original = ReplayBuffer.add
+    monkeypatch.setattr(ReplayBuffer, "add",
                         lambda self, o, a, r, n, d: (stored.append(d), original(self, o, a, r, n, d)))
     cfg = DDQNConfig(max_episodes=3, init_episodes=1, batch_size=16)
     weights = {}

@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.agents import batched_td3
-from benchmark.agents.batched_td3 import train_batched_td3
-from benchmark.agents.lockstep import AgentSpec, BatchedMLP, evaluate_batched
+from benchmark.agents.common import AgentSpec
+from benchmark.agents.lockstep import td3 as batched_td3
+from benchmark.agents.lockstep.core import BatchedMLP, evaluate_batched
+from benchmark.agents.lockstep.td3 import train_batched_td3
 from benchmark.agents.registry import get_agent_kind
 from benchmark.agents.td3 import TD3, TD3Config
 from benchmark.envs.reward import RNConfig, initial_rn_parameters, make_env
 from benchmark.envs.tasks import BOX_TASKS, BatchedTask, get_task
 from benchmark.errors import ConfigError
-from benchmark.rn.batched import lockstep_job
-from benchmark.rn.inner import RewardSetting, run_agents
+from benchmark.rn.engine import lockstep_job, run_agents
+from benchmark.rn.inner import RewardSetting
 from lockstep_asserts import assert_padding_untouched
 
 MCC = "MountainCarContinuous-v0"

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.agents import batched_td3_discrete
-from benchmark.agents.batched_td3_discrete import train_batched_td3_discrete
+from benchmark.agents.common import AgentSpec
 from benchmark.agents.ddqn import DDQNConfig
-from benchmark.agents.lockstep import AgentSpec, evaluate_batched
+from benchmark.agents.lockstep import td3_discrete as batched_td3_discrete
+from benchmark.agents.lockstep.core import evaluate_batched
+from benchmark.agents.lockstep.td3_discrete import train_batched_td3_discrete
 from benchmark.agents.registry import get_agent_kind
 from benchmark.agents.sampling import sample_configs
 from benchmark.agents.td3_discrete import TD3Discrete, TD3DiscreteConfig
@@ -18,8 +19,8 @@ from benchmark.envs.synthetic import BatchedSE, SEConfig, SyntheticEnv, initial_
 from benchmark.envs.tasks import BOX_TASKS, BatchedTask, get_task
 from benchmark.errors import ConfigError
 from benchmark.parallel import SerialExecutor
-from benchmark.rn.batched import lockstep_job
-from benchmark.rn.inner import RewardSetting, run_agents
+from benchmark.rn.engine import lockstep_job, run_agents
+from benchmark.rn.inner import RewardSetting
 from lockstep_asserts import assert_padding_untouched
 
 TASK = get_task("CartPole-v0")

@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark import io
+from benchmark import schema
 from benchmark.agents.ddqn import DDQNConfig
+from benchmark.nes.checkpoint import RunState
 from benchmark.nes.loop import Scores, run_nes
 from benchmark.nes.strategy import NESConfig
-from benchmark.nes.trainer import RunConfig, RunState, centre_specs, member_specs, train_se
+from benchmark.nes.trainer import RunConfig, centre_specs, member_specs, train_se
 from benchmark.parallel import SerialExecutor
 
 NES = NESConfig(population=2, shaping="above_centre_sum", noise_std=0.1, step_size=1.0)
@@ -68,10 +69,10 @@ def test_every_centre_agent_is_trained_on_the_centre_and_recorded(tmp_path):
     run = RunConfig(iterations=1, seed=2, centre_agents=3, vary_hp=False, test_episodes=2,
                     nes=NESConfig(population=2), agent=DDQNConfig(max_episodes=3, batch_size=16))
     train_se(run, tmp_path / "a", workers=1, progress=False)
-    history = pd.read_csv(tmp_path / "a" / io.HISTORY)
+    history = pd.read_csv(tmp_path / "a" / schema.HISTORY)
     centre_scores = json.loads(history.centre_scores[0])
     assert len(centre_scores) == 3 and len(json.loads(history.member_scores[0])) == 4
     assert history.centre_score[0] == pytest.approx(np.mean(centre_scores), abs=1e-3)
-    meta = json.loads((tmp_path / "a" / io.SE_META).read_text())
+    meta = json.loads((tmp_path / "a" / schema.SE_META).read_text())
     assert meta["centre_agents"] == 3 and meta["centre_scores"] == centre_scores
     assert meta["preset"] == "paper_transfer" and meta["centre_score"] == pytest.approx(np.mean(centre_scores))

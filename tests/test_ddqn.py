@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from benchmark import rng
-from benchmark.agents.ddqn import DDQN, DDQNConfig, should_stop
+from benchmark.agents.common import should_stop
+from benchmark.agents.ddqn import DDQN, DDQNConfig
 from benchmark.agents.sampling import sample_configs
 from benchmark.envs.tasks import get_task
 from benchmark.errors import ConfigError

@@ -142,9 +142,9 @@ def test_se_config_names_bad_heads_and_done_targets():
 
 
 def test_se_loads_through_gymnasium_make(tmp_path):
-    from benchmark import io
+    from benchmark import schema
     env = _se()
-    io.save_se(tmp_path, env.net.state_dict(), {"task": "CartPole-v0", "architecture": vars(SEConfig())})
+    schema.save_se(tmp_path, env.net.state_dict(), {"task": "CartPole-v0", "architecture": vars(SEConfig())})
     made = gym.make(benchmark.SE_ENV_ID, path=tmp_path)
     np.testing.assert_array_equal(made.reset(seed=1)[0], env.reset(seed=1)[0])
     np.testing.assert_array_equal(benchmark.load_se(tmp_path).parameters, env.parameters)

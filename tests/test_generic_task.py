@@ -8,7 +8,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import benchmark
-from benchmark import io
+from benchmark import schema
 from benchmark.cli import main
 from benchmark.envs.tasks import BatchedTask, GymVectorTask, get_task, gym_task
 from benchmark.errors import ConfigError
@@ -83,7 +83,7 @@ def test_a_task_the_suite_does_not_name_learns_a_tiny_se_end_to_end(tmp_path):
     out = tmp_path / "se"
     assert main(["train-se", "--task", OTHER, "--population", "2", "--iterations", "1", "--config", str(cfg),
                  "--workers", "1", "--quiet", "--out", str(out)]) == 0
-    meta = json.loads((out / io.SE_META).read_text())
+    meta = json.loads((out / schema.SE_META).read_text())
     assert meta["task"] == OTHER and meta["task_solved"] == -110.0
     env = benchmark.load_se(out)
     check_env(env, skip_render_check=True)
@@ -131,4 +131,4 @@ def test_the_hpo_worker_learns_an_se_of_a_generic_task_in_the_generic_space(tmp_
                   resume=False)
     result = evaluate(tmp_path, (0, 0, 0), dict(get_space("se").get_default_configuration()), 1.0)
     assert result["loss"] > 0 and result["info"]["iterations"] == 1
-    assert json.loads((tmp_path / result["info"]["se_path"] / io.SE_META).read_text())["task"] == OTHER
+    assert json.loads((tmp_path / result["info"]["se_path"] / schema.SE_META).read_text())["task"] == OTHER

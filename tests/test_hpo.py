@@ -25,7 +25,8 @@ from benchmark.errors import ConfigError
 from benchmark.hpo import compat
 from benchmark.hpo.launch import (MasterSettings, base_run, lingering_threads, nameserver, prepare_sweep,
                                   run_master)
-from benchmark.hpo.worker import JOB_FILE, evaluate, loss_of, make_worker
+from benchmark.hpo.worker import evaluate, loss_of, make_worker
+from benchmark.schema import JOB_FILE
 
 TINY = {"nes": {"population": 1}, "test_episodes": 1, "centre_agents": 1, "vary_hp": False,
         "agent": {"max_episodes": 2, "hidden_size": 16, "hidden_layers": 1}}
@@ -359,11 +360,13 @@ def test_submitted_budgets_and_configs_are_plain(tmp_path):
     """SweepBOHB hands the dispatcher plain values even when the sampler returns numpy scalars."""
     import ConfigSpace as CS
 
+    from benchmark.hpo.bohb import SweepBOHB
+
     cs = CS.ConfigurationSpace(seed=0)
     cs.add([CS.Float("nes.step_size", (0.1, 1.0), log=True), CS.Integer("se.hidden_size", (48, 192))])
     with nameserver("plain", None) as (host, port):
-        master = compat.sweep_bohb_class()(cs, min_budget=1, max_budget=27, eta=3, run_id="plain", nameserver=host,
-                                           nameserver_port=port, host="127.0.0.1", working_directory=str(tmp_path))
+        master = SweepBOHB(cs, min_budget=1, max_budget=27, eta=3, run_id="plain", nameserver=host,
+                           nameserver_port=port, host="127.0.0.1", working_directory=str(tmp_path))
         try:
             master.config_generator.get_config = lambda budget: (
                 {"nes.step_size": np.float64(0.5), "se.hidden_size": np.int64(64)}, {"model_based_pick": np.bool_(0)})
@@ -388,7 +391,7 @@ def test_handing_a_job_to_a_dead_worker_does_not_kill_the_dispatcher():
     import Pyro4
     import Pyro4.errors
 
-    compat.sweep_bohb_class()  # installs the guard
+    compat.guard_dispatcher()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         uri = f"PYRO:w@127.0.0.1:{s.getsockname()[1]}"  # nobody listens there once the socket is closed
@@ -517,6 +520,8 @@ def test_dask_executor_on_a_local_cluster_trains_the_same_se(tmp_path):
 def test_a_deadline_passing_while_a_config_is_sampled_still_runs_that_config():
     """The stop check happens once per master call: a configuration sampled (and logged) is handed out even when
     the deadline passes during sampling, so configs.json never holds a job that did not run."""
+    from benchmark.hpo.bohb import StoppableSH
+
     asked = []
 
     def stop():
@@ -529,8 +534,8 @@ def test_a_deadline_passing_while_a_config_is_sampled_still_runs_that_config():
         def new_config(self, config_id, config, info):
             logged.append(config_id)
 
-    sh = compat.sweep_bohb_class().StoppableSH(stop, HPB_iter=0, num_configs=[2], budgets=[1.0],
-                                               config_sampler=lambda budget: ({"x": 1}, {}), result_logger=Logger())
+    sh = StoppableSH(stop, HPB_iter=0, num_configs=[2], budgets=[1.0], config_sampler=lambda budget: ({"x": 1}, {}),
+                     result_logger=Logger())
     config_id, config, budget = sh.get_next_run()
     assert logged == [config_id] and config == {"x": 1} and budget == 1.0
     assert sh.get_next_run() is None  # the deadline has passed: no further configuration

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from benchmark import io
+from benchmark import io, schema
 
 CONFIG = {"agent": {"max_episodes": 20, "batch_size": 32, "hidden_size": 32, "hidden_layers": 1, "init_episodes": 1},
           "test_episodes": 2, "centre_agents": 2, "vary_hp": False}
@@ -27,7 +27,7 @@ def test_ctrl_c_or_sigterm_stops_promptly_and_resume_finishes(tmp_path, sig):
     proc = subprocess.Popen(_cmd(tmp_path), stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
-    while not (tmp_path / "run" / io.CHECKPOINT).exists():
+    while not (tmp_path / "run" / schema.CHECKPOINT).exists():
         assert proc.poll() is None and time.time() < deadline, "no checkpoint was written"
         time.sleep(0.05)
     proc.send_signal(sig)
@@ -35,11 +35,11 @@ def test_ctrl_c_or_sigterm_stops_promptly_and_resume_finishes(tmp_path, sig):
     assert proc.wait(timeout=30) == 128 + sig, proc.stderr.read()
     assert time.time() - start < 15
     assert "--resume" in proc.stderr.read()
-    _, meta = io.load_tensors(tmp_path / "run" / io.CHECKPOINT)
+    _, meta = io.load_tensors(tmp_path / "run" / schema.CHECKPOINT)
     assert 1 <= meta["state"]["iteration"] < 4
     done = subprocess.run(_cmd(tmp_path, "--resume"), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert json.loads((tmp_path / "run" / io.SE_META).read_text())["iterations"] == 4
+    assert json.loads((tmp_path / "run" / schema.SE_META).read_text())["iterations"] == 4
 
 
 def test_shutdown_now_ends_a_worker_that_is_mid_job(processes_gone):
@@ -71,7 +71,8 @@ def test_a_killed_worker_is_replaced_and_the_run_learns_the_same_se(tmp_path):
     err = proc.communicate(timeout=300)[1]
     assert proc.returncode == 0, err
     assert "restarted the worker pool" in err
-    assert (tmp_path / "run" / io.SE_WEIGHTS).read_bytes() == (tmp_path / "reference" / io.SE_WEIGHTS).read_bytes()
+    weights = schema.SE_WEIGHTS
+    assert (tmp_path / "run" / weights).read_bytes() == (tmp_path / "reference" / weights).read_bytes()
 
 
 @pytest.mark.parametrize("stop", ["Terminated", "KeyboardInterrupt"])

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from benchmark import io
+from benchmark import schema
 from benchmark.cli import build_parser, main, run_config_from_args
 from benchmark.config_layers import layered
 from benchmark.errors import ConfigError
@@ -71,7 +71,7 @@ def test_each_preset_round_trips_through_se_json_and_resume_refuses_another(tmp_
     for name in PRESETS:
         out = tmp_path / name
         assert main(["train-se", "--out", str(out), "--preset", name, "--iterations", "1", *common]) == 0
-        meta = json.loads((out / io.SE_META).read_text())
+        meta = json.loads((out / schema.SE_META).read_text())
         assert meta["preset"] == name
         stored = RunConfig.from_dict(meta["run"])
         assert stored == run_config_from_args(_args("--preset", name, "--iterations", "1", *common))

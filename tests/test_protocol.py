@@ -6,15 +6,15 @@ import pandas as pd
 import pytest
 
 from analysis.transfer import per_env, per_env_markdown, summarize
-from benchmark import io, protocol
+from benchmark import io, protocol, schema
 from benchmark.agents.ddqn import DDQNConfig
 from benchmark.cli import main
 from benchmark.errors import ConfigError
 from benchmark.headline import zoo_set
 from benchmark.nes.strategy import NESConfig
-from benchmark.nes.trainer import UNFINISHED_ITERATION, RunConfig
-from benchmark.protocol import (AGENTS_TABLE, CELLS, PROTOCOL_META, REAL, ProtocolConfig, cell_specs, make_settings,
-                                reuse_cells, run_protocol)
+from benchmark.nes.trainer import RunConfig
+from benchmark.protocol import ProtocolConfig, cell_specs, make_settings, reuse_cells, run_protocol
+from benchmark.schema import AGENTS_TABLE, CELLS, PROTOCOL_META, REAL, UNFINISHED_ITERATION
 from benchmark.se_sets import find_ses, train_ses
 
 KEEP_UNSOLVED = {"progress": False, "solved_only": False}
@@ -60,11 +60,11 @@ def _same_table(a, b):
 def test_train_ses_learns_distinct_seeds_and_skips_finished(se_set):
     ses = find_ses(se_set)
     assert [p.name for p in ses] == ["se_000", "se_001"]
-    metas = [json.loads((p / io.SE_META).read_text()) for p in ses]
+    metas = [json.loads((p / schema.SE_META).read_text()) for p in ses]
     assert [m["seed"] for m in metas] == [0, 1] and not any(m["vary_hp"] for m in metas)
-    before = [(p / io.SE_WEIGHTS).stat().st_mtime_ns for p in ses]
+    before = [(p / schema.SE_WEIGHTS).stat().st_mtime_ns for p in ses]
     train_ses(TINY_RUN, se_set, count=2, workers=1, **KEEP_UNSOLVED)  # nothing to do
-    assert [(p / io.SE_WEIGHTS).stat().st_mtime_ns for p in ses] == before
+    assert [(p / schema.SE_WEIGHTS).stat().st_mtime_ns for p in ses] == before
 
 
 def test_tiny_protocol_writes_every_column(tiny_run):
@@ -142,7 +142,7 @@ def test_resume_grows_num_envs_to_the_table_of_one_run(tmp_path, tiny_run, se_se
         _run(grown, se_set, config=one_env, resume=True)
     other = tmp_path / "other_set"
     shutil.copytree(se_set, other)
-    shutil.copy(other / "se_001" / io.SE_WEIGHTS, other / "se_000" / io.SE_WEIGHTS)
+    shutil.copy(other / "se_001" / schema.SE_WEIGHTS, other / "se_000" / schema.SE_WEIGHTS)
     with pytest.raises(ConfigError, match="SE 0 of setting 'se_fixed_hp'"):
         _run(grown, other, resume=True)
 
@@ -150,13 +150,13 @@ def test_resume_grows_num_envs_to_the_table_of_one_run(tmp_path, tiny_run, se_se
 def test_a_set_that_grows_out_of_seed_order_keeps_the_env_indices_of_its_finished_cells(tmp_path, se_set):
     growing = tmp_path / "growing"
     shutil.copytree(se_set, growing)
-    (growing / "se_000" / io.SE_META).rename(tmp_path / "se_000.json")  # seed 1 finished first
+    (growing / "se_000" / schema.SE_META).rename(tmp_path / "se_000.json")  # seed 1 finished first
     one_env = ProtocolConfig(**{**TINY.to_dict(), "num_envs": 1, "agents": ("ddqn",)})
     two_envs = ProtocolConfig(**{**one_env.to_dict(), "num_envs": 2, "agents": ("ddqn",)})
     _run(tmp_path / "t", growing, config=one_env)
     cell = tmp_path / "t" / CELLS / "se_fixed_hp__ddqn__000.json"
     first = cell.read_bytes()
-    (tmp_path / "se_000.json").rename(growing / "se_000" / io.SE_META)
+    (tmp_path / "se_000.json").rename(growing / "se_000" / schema.SE_META)
     assert [p.name for p in make_settings(two_envs, [growing])[1].ses] == ["se_000", "se_001"]
     settings = make_settings(two_envs, [growing], order_from=[tmp_path / "t"])
     assert [p.name for p in settings[1].ses] == ["se_001", "se_000"]
@@ -231,7 +231,7 @@ def test_cells_are_not_reused_from_another_seed_version_or_se(tmp_path, tiny_run
     assert reuse(source=old) == {"other cell numerics": 8}
     other = tmp_path / "other_ses"
     shutil.copytree(se_set, other)
-    shutil.copyfile(other / "se_000" / io.SE_WEIGHTS, other / "se_001" / io.SE_WEIGHTS)
+    shutil.copyfile(other / "se_000" / schema.SE_WEIGHTS, other / "se_001" / schema.SE_WEIGHTS)
     assert reuse(ses=other) == {"reused": 6, "other SE": 2}  # real cells and SE 0; not SE 1
     with pytest.raises(ConfigError, match="not a transfer folder"):
         reuse(source=se_set)
@@ -362,10 +362,10 @@ def test_headline_on_the_zoo_prints_the_summary(tmp_path, capsys):
 
 def test_status_reports_sets_and_transfer_folders_from_their_files(tmp_path, tiny_run, se_set, capsys):
     partial = _without_some_cells(tmp_path, tiny_run, "status")
-    io.write_json(partial / protocol.FAILURES, {"real__ddqn__000": "ValueError: boom"})
+    io.write_json(partial / schema.FAILURES, {"real__ddqn__000": "ValueError: boom"})
     learning = tmp_path / "set"
     shutil.copytree(se_set, learning)
-    (learning / "se_001" / io.SE_META).unlink()  # as if seed 1 were still learning, one job into its next iteration
+    (learning / "se_001" / schema.SE_META).unlink()  # as if seed 1 were still learning, one job into its next iteration
     (learning / "se_001" / UNFINISHED_ITERATION).mkdir()
     (learning / "se_001" / UNFINISHED_ITERATION / "0123.json").write_text("{}")
     (learning / "se_002" / UNFINISHED_ITERATION).mkdir(parents=True)  # a seed two jobs into its first iteration
@@ -378,7 +378,7 @@ def test_status_reports_sets_and_transfer_folders_from_their_files(tmp_path, tin
     assert f"{partial}: 4 of 8 cells done (2 settings x 2 agents x 2 envs)" in out
     assert "  1 failed cell(s), rerun with --resume: real__ddqn__000" in out
     assert "  real: the first 0 env(s) complete for every agent" in out  # every env lacks a cell
-    assert protocol.complete_envs(tiny_run[0], REAL, TINY.agents) == 2
+    assert schema.complete_envs(tiny_run[0], REAL, TINY.agents) == 2
     assert f"{learning}: 1 finished, 0 given up, 2 learning" in out
     assert "  se_002 learning: no iteration finished yet; 2 job(s) of the next iteration done" in out
     assert any(line.startswith("  se_001 learning: 1 iteration(s), last centre")

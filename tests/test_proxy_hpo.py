@@ -13,8 +13,8 @@ from benchmark.cli import main
 from benchmark.errors import ConfigError
 from benchmark.headline import zoo_set
 from benchmark.hpo.launch import lingering_threads
-from benchmark.proxy_hpo import (EVALUATIONS, INCUMBENTS, SUMMARY, ProxyHPOConfig, fidelity_of,
-                                 incumbent_trajectory, read_evaluations, run_proxy_hpo)
+from benchmark.proxy_hpo import ProxyHPOConfig, fidelity_of, incumbent_trajectory, read_evaluations, run_proxy_hpo
+from benchmark.schema import INCUMBENTS, PROXY_HPO_EVALUATIONS, PROXY_HPO_SUMMARY
 
 TINY = dict(agents=1, test_episodes=2, min_budget=10, max_budget=30, eta=3, score_agents=1, score_max_episodes=10)
 SLACK_S = 60  # the evaluation running when the budget ends finishes; the machine may be loaded
@@ -51,7 +51,7 @@ def test_random_search_on_se_logs_evaluations_and_scores_incumbents(runs, capsys
     inc = pd.read_csv(run / INCUMBENTS)
     assert len(inc) >= 1 and inc.real_score.notna().all() and inc.wall_time_s.is_monotonic_increasing
     assert inc.proxy_value.is_monotonic_decreasing
-    summary = json.loads((run / SUMMARY).read_text())
+    summary = json.loads((run / PROXY_HPO_SUMMARY).read_text())
     assert summary["evaluations"] == len(ev) and summary["real_env_steps"] == 0
     assert summary["final_incumbent"]["real_score"] == pytest.approx(inc.real_score.iloc[-1])
 
@@ -112,4 +112,4 @@ def test_incumbent_follows_the_highest_budget_and_fidelity_mapping():
 def test_se_environment_without_ses_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="--ses"):
         run_proxy_hpo(ProxyHPOConfig(optimizer="random", environment="se", wall_budget_s=1, **TINY), None, tmp_path)
-    assert not (tmp_path / EVALUATIONS).exists()
+    assert not (tmp_path / PROXY_HPO_EVALUATIONS).exists()

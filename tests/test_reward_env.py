@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark import io
-from benchmark.envs.reward import (BASELINE_MODES, CLIFF_WALKING, RN_MODES, RewardEnv, RewardMode, RNConfig,
-                                   initial_rn_parameters, load_rn, make_env, rn_dims, rn_network, save_rn)
+from benchmark import schema
+from benchmark.envs.reward import (BASELINE_MODES, RN_MODES, RewardEnv, RewardMode, RNConfig, initial_rn_parameters,
+                                   load_rn, make_env, rn_dims, rn_network, save_rn)
+from benchmark.envs.tasks import CLIFF_WALKING
 from benchmark.errors import ConfigError
 from benchmark.nets import flat_parameters
 
@@ -183,7 +184,7 @@ def test_bad_config_and_parameters_name_the_field():
 def test_rn_files_round_trip(tmp_path, mode):
     env = _env(mode)
     save_rn(tmp_path / "rn", env, {"seed": 3})
-    meta, weights = io.read_se(tmp_path / "rn")
+    meta, weights = schema.read_se(tmp_path / "rn")
     assert meta["kind"] == "reward_network" and meta["task"] == CLIFF_WALKING and meta["seed"] == 3
     assert meta["architecture"]["mode"] == mode.value
     loaded = load_rn(tmp_path / "rn")
@@ -196,7 +197,7 @@ def test_rn_files_round_trip(tmp_path, mode):
 
 def test_load_rn_refuses_other_files(tmp_path):
     (tmp_path / "se").mkdir()
-    io.save_se(tmp_path / "se", {"w": torch.zeros(1)}, {"kind": "synthetic_env", "task": "CartPole-v0"})
+    schema.save_se(tmp_path / "se", {"w": torch.zeros(1)}, {"kind": "synthetic_env", "task": "CartPole-v0"})
     with pytest.raises(ConfigError, match="not a reward network"):
         load_rn(tmp_path / "se")
     env = _env(RewardMode.PLAIN_ADDITIVE)

@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark import io
-from benchmark.agents.batched import AgentSpec, evaluate_batched, train_batched
+from benchmark import io, schema
+from benchmark.agents.common import AgentSpec
+from benchmark.agents.lockstep.core import evaluate_batched
+from benchmark.agents.lockstep.ddqn import train_batched
 from benchmark.agents.ddqn import DDQN, DDQNConfig
 from benchmark.agents.td3_discrete import TD3DiscreteConfig
 from benchmark.envs.reward import (INFO_FEATURES, BatchedRewardEnv, RewardEnv, RewardMode, RNConfig,
@@ -15,7 +17,8 @@ from benchmark.envs.reward import (INFO_FEATURES, BatchedRewardEnv, RewardEnv, R
 from benchmark.envs.tasks import get_task, vectorised_task
 from benchmark.errors import ConfigError
 from benchmark.nes.strategy import NESConfig
-from benchmark.rn.inner import RewardSetting, run_agents
+from benchmark.rn.engine import run_agents
+from benchmark.rn.inner import RewardSetting
 from benchmark.rn.trainer import RNRunConfig, agent_fitness, train_rn
 
 CARTPOLE = get_task("CartPole-v0")
@@ -254,30 +257,30 @@ TINY = RNRunConfig(task="CartPole-v0", agent="ddqn", mode="potential_additive", 
 def test_tiny_batched_train_rn_writes_its_files_and_resumes(tmp_path):
     assert TINY.engine == "batched"
     full = train_rn(TINY, tmp_path / "full", progress=False)
-    assert {p.name for p in (tmp_path / "full").iterdir()} == {io.SE_WEIGHTS, io.SE_META, io.HISTORY,
-                                                                 io.CHECKPOINT}
-    meta = json.loads((tmp_path / "full" / io.SE_META).read_text())
+    assert {p.name for p in (tmp_path / "full").iterdir()} == {schema.SE_WEIGHTS, schema.SE_META, schema.HISTORY,
+                                                                 schema.CHECKPOINT}
+    meta = json.loads((tmp_path / "full" / schema.SE_META).read_text())
     assert meta["run"]["engine"] == "batched" and meta["task"] == "CartPole-v0" and meta["iterations"] == 2
     train_rn(TINY, tmp_path / "split", progress=False, stop_after=1)
     resumed = train_rn(TINY, tmp_path / "split", progress=False, resume=True)
     np.testing.assert_array_equal(full.centre, resumed.centre)
     drop = ["time_s", "elapsed_s"]
-    history = pd.read_csv(tmp_path / "full" / io.HISTORY)
+    history = pd.read_csv(tmp_path / "full" / schema.HISTORY)
     pd.testing.assert_frame_equal(history.drop(columns=drop),
-                                  pd.read_csv(tmp_path / "split" / io.HISTORY).drop(columns=drop))
+                                  pd.read_csv(tmp_path / "split" / schema.HISTORY).drop(columns=drop))
     # one iteration scored by the scalar engine: the same fitness of every member
     scalar = RNRunConfig(**{**vars(TINY), "iterations": 1, "engine": "scalar"})
     train_rn(scalar, tmp_path / "scalar", progress=False)
-    first = pd.read_csv(tmp_path / "scalar" / io.HISTORY).iloc[0]
+    first = pd.read_csv(tmp_path / "scalar" / schema.HISTORY).iloc[0]
     assert first.member_scores == history.member_scores[0] and first.centre_score == history.centre_score[0]
 
 
 def test_a_checkpoint_without_an_engine_resumes_as_scalar(tmp_path):
     one = RNRunConfig(**{**vars(TINY), "iterations": 1, "engine": "scalar"})
     train_rn(one, tmp_path / "old", progress=False)
-    tensors, meta = io.load_tensors(tmp_path / "old" / io.CHECKPOINT)
+    tensors, meta = io.load_tensors(tmp_path / "old" / schema.CHECKPOINT)
     del meta["run"]["engine"]  # as written before the field existed
-    io.save_tensors(tmp_path / "old" / io.CHECKPOINT, tensors, meta)
+    io.save_tensors(tmp_path / "old" / schema.CHECKPOINT, tensors, meta)
     with pytest.raises(ConfigError, match="different configuration"):
         train_rn(RNRunConfig(**{**vars(TINY), "iterations": 2}), tmp_path / "old", progress=False, resume=True)
     state = train_rn(RNRunConfig(**{**vars(one), "iterations": 2}), tmp_path / "old", progress=False, resume=True)
@@ -290,11 +293,12 @@ def test_cli_engine_flag(tmp_path):
     out = tmp_path / "rn"
     assert main(["train-rn", "--task", "CartPole-v0", "--agent", "ddqn", "--iterations", "1", "--population", "1",
                  "--max-episodes", "2", "--engine", "scalar", "--out", str(out), "--quiet"]) == 0
-    assert json.loads((out / io.SE_META).read_text())["run"]["engine"] == "scalar"
+    assert json.loads((out / schema.SE_META).read_text())["run"]["engine"] == "scalar"
 
 
 def test_batched_rn_eval_equals_scalar_rn_eval(tmp_path):
-    from benchmark.rn.evaluate import AGENTS_TABLE, CELLS, RNEvalConfig, run_rn_eval
+    from benchmark.rn.evaluate import RNEvalConfig, run_rn_eval
+    from benchmark.schema import CELLS, RN_AGENTS_TABLE
 
     rn_config = RNConfig(mode="potential_additive", hidden_size=8)
     env = RewardEnv(make_env("CartPole-v0"), _params("CartPole-v0", rn_config, 2, scale=1.0), rn_config, 0.99)
@@ -305,7 +309,7 @@ def test_batched_rn_eval_equals_scalar_rn_eval(tmp_path):
                               icm=False, engine=engine)
         out = tmp_path / engine
         run_rn_eval(config, [str(tmp_path / "rn")], out, progress=False)
-        tables[engine] = pd.read_csv(out / AGENTS_TABLE).drop(columns="wall_s")
+        tables[engine] = pd.read_csv(out / RN_AGENTS_TABLE).drop(columns="wall_s")
     pd.testing.assert_frame_equal(tables["batched"], tables["scalar"])
     assert len(tables["batched"]) == 2 * 2 * 2 and (tables["batched"].train_episodes == 3).all()
     # resume after a lost cell: only it is redone, with the same numbers
@@ -314,4 +318,4 @@ def test_batched_rn_eval_equals_scalar_rn_eval(tmp_path):
                           icm=False, engine="batched")
     run_rn_eval(config, [str(tmp_path / "rn")], tmp_path / "batched", progress=False, resume=True)
     pd.testing.assert_frame_equal(tables["batched"],
-                                  pd.read_csv(tmp_path / "batched" / AGENTS_TABLE).drop(columns="wall_s"))
+                                  pd.read_csv(tmp_path / "batched" / RN_AGENTS_TABLE).drop(columns="wall_s"))

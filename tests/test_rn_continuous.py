@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark import io
+from benchmark import schema
 from benchmark.agents.td3 import TD3Config
 from benchmark.envs import reward
-from benchmark.envs.reward import RewardEnv, RNConfig, initial_rn_parameters, load_rn, make_env, save_rn, task_limits
+from benchmark.envs.reward import RewardEnv, RNConfig, initial_rn_parameters, load_rn, make_env, save_rn
+from benchmark.envs.tasks import task_limits
 from benchmark.errors import ConfigError
 from benchmark.nes.strategy import NESConfig
 from benchmark.rn.evaluate import RNEvalConfig, run_rn_eval
@@ -33,11 +34,11 @@ def _train(tmp_path, name, run=TINY, **kw):
 def test_td3_rn_run_on_mountain_car_continuous_writes_its_files_and_resumes(tmp_path):
     full = _train(tmp_path, "full")
     out = tmp_path / "full"
-    assert {p.name for p in out.iterdir()} == {io.SE_WEIGHTS, io.SE_META, io.HISTORY, io.CHECKPOINT}
-    meta = json.loads((out / io.SE_META).read_text())
+    assert {p.name for p in out.iterdir()} == {schema.SE_WEIGHTS, schema.SE_META, schema.HISTORY, schema.CHECKPOINT}
+    meta = json.loads((out / schema.SE_META).read_text())
     assert meta["task"] == MCC and meta["agent"] == "td3" and meta["kind"] == "reward_network"
     assert meta["agent_config"]["start_steps"] == 950 and meta["gamma"] == TINY_TD3.gamma
-    history = pd.read_csv(out / io.HISTORY)
+    history = pd.read_csv(out / schema.HISTORY)
     assert list(history.iteration) == [0, 1] and len(json.loads(history.member_scores[0])) == 2
     # one 999-step episode cannot solve (the rule averages 10 episodes): every member is unsolved, scored
     # -2B + min(0, best return - 90) with B = 1 x 999
@@ -47,12 +48,12 @@ def test_td3_rn_run_on_mountain_car_continuous_writes_its_files_and_resumes(tmp_
     np.testing.assert_array_equal(load_rn(out).parameters.numpy(), np.asarray(full.centre, np.float32))
 
     _train(tmp_path, "split", stop_after=1)
-    assert not (tmp_path / "split" / io.SE_WEIGHTS).exists()
+    assert not (tmp_path / "split" / schema.SE_WEIGHTS).exists()
     resumed = _train(tmp_path, "split", resume=True)
     np.testing.assert_array_equal(full.centre, resumed.centre)  # bit for bit, TD3 included
     drop = ["time_s", "elapsed_s"]
-    pd.testing.assert_frame_equal(pd.read_csv(out / io.HISTORY).drop(columns=drop),
-                                  pd.read_csv(tmp_path / "split" / io.HISTORY).drop(columns=drop))
+    pd.testing.assert_frame_equal(pd.read_csv(out / schema.HISTORY).drop(columns=drop),
+                                  pd.read_csv(tmp_path / "split" / schema.HISTORY).drop(columns=drop))
 
 
 @pytest.mark.parametrize("task, agent, space", [(MCC, "ddqn", "discrete"), (MCC, "q_learning", "discrete"),

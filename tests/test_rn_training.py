@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark import io
+from benchmark import io, schema
 from benchmark.agents.ddqn import DDQN, DDQNConfig
 from benchmark.agents.registry import kind_of, make_agent
 from benchmark.agents.tabular import QLearning, QLearningConfig, SARSAConfig
 from benchmark.cli import main
-from benchmark.envs.reward import (CLIFF_WALKING, RewardEnv, RNConfig, initial_rn_parameters, load_rn, make_env,
-                                   save_rn)
+from benchmark.envs.reward import RewardEnv, RNConfig, initial_rn_parameters, load_rn, make_env, save_rn
+from benchmark.envs.tasks import CLIFF_WALKING
 from benchmark.errors import ConfigError
 from benchmark.nes.strategy import NESConfig
 from benchmark.rn.inner import AgentRun, RewardSetting, run_agent, solve_point
@@ -28,11 +28,11 @@ def _train(tmp_path, name, run=TINY, **kw):
 def test_tiny_run_writes_its_files(tmp_path):
     state = _train(tmp_path, "a")
     out = tmp_path / "a"
-    assert {p.name for p in out.iterdir()} == {io.SE_WEIGHTS, io.SE_META, io.HISTORY, io.CHECKPOINT}
-    meta = json.loads((out / io.SE_META).read_text())
+    assert {p.name for p in out.iterdir()} == {schema.SE_WEIGHTS, schema.SE_META, schema.HISTORY, schema.CHECKPOINT}
+    meta = json.loads((out / schema.SE_META).read_text())
     assert meta["kind"] == "reward_network" and meta["task"] == CLIFF_WALKING and meta["mode"] == "potential_additive"
     assert meta["iterations"] == state.iteration == 2 and meta["agent"] == "q_learning" and meta["real_env_steps"] > 0
-    history = pd.read_csv(out / io.HISTORY)
+    history = pd.read_csv(out / schema.HISTORY)
     assert list(history.iteration) == [0, 1]
     assert len(json.loads(history.member_scores[0])) == 4  # 2P mirrored members, the centre scored apart
     assert (history.real_env_steps > 0).all() and history.diverged_members.sum() == 0
@@ -44,15 +44,15 @@ def test_tiny_run_writes_its_files(tmp_path):
 def test_interrupted_run_resumes_to_the_same_rn(tmp_path):
     full = _train(tmp_path, "full")
     _train(tmp_path, "split", stop_after=1)
-    assert not (tmp_path / "split" / io.SE_WEIGHTS).exists()
+    assert not (tmp_path / "split" / schema.SE_WEIGHTS).exists()
     resumed = _train(tmp_path, "split", resume=True)
     np.testing.assert_array_equal(full.centre, resumed.centre)
-    a = io.load_tensors(tmp_path / "full" / io.SE_WEIGHTS)[0]
-    b = io.load_tensors(tmp_path / "split" / io.SE_WEIGHTS)[0]
+    a = io.load_tensors(tmp_path / "full" / schema.SE_WEIGHTS)[0]
+    b = io.load_tensors(tmp_path / "split" / schema.SE_WEIGHTS)[0]
     assert all(torch.equal(a[k], b[k]) for k in a)
     drop = ["time_s", "elapsed_s"]
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "full" / io.HISTORY).drop(columns=drop),
-                                  pd.read_csv(tmp_path / "split" / io.HISTORY).drop(columns=drop))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "full" / schema.HISTORY).drop(columns=drop),
+                                  pd.read_csv(tmp_path / "split" / schema.HISTORY).drop(columns=drop))
 
 
 def test_existing_run_is_kept_and_resume_checks_the_config(tmp_path):
@@ -142,7 +142,8 @@ def _saved_rn(tmp_path, mode="potential_additive") -> str:
 
 def test_tiny_rn_eval_writes_its_table_and_figures_and_resumes(tmp_path):
     from analysis.rn import analyze_rn_eval
-    from benchmark.rn.evaluate import AGENTS_TABLE, CELLS, CURVES_TABLE, RNEvalConfig, run_rn_eval
+    from benchmark.rn.evaluate import RNEvalConfig, run_rn_eval
+    from benchmark.schema import CELLS, RN_AGENTS_TABLE, RN_CURVES_TABLE
 
     config = RNEvalConfig(agents=("q_learning", "sarsa"), agents_count=2, max_episodes=12, icm=False)  # ICM: slow
     out = tmp_path / "eval"
@@ -154,7 +155,7 @@ def test_tiny_rn_eval_writes_its_table_and_figures_and_resumes(tmp_path):
     paired = frame.groupby(["agent", "agent_index"]).hyperparameters.nunique()
     assert (paired == 1).all()  # the same agent in every setting
     assert (frame.train_episodes == 12).all()  # full curves: the whole budget
-    curves = pd.read_csv(out / CURVES_TABLE)
+    curves = pd.read_csv(out / RN_CURVES_TABLE)
     assert len(curves) == 12 * len(frame)
     paths = analyze_rn_eval(out)
     names = {p.name for p in paths}
@@ -163,10 +164,10 @@ def test_tiny_rn_eval_writes_its_table_and_figures_and_resumes(tmp_path):
     summary = (out / "rn_summary.md").read_text()
     assert "potential_additive (transfer)" in summary and "| q_learning | real | 2 |" in summary
     # a killed run: one cell lost; --resume recomputes only it, with the same numbers
-    before = pd.read_csv(out / AGENTS_TABLE).drop(columns="wall_s")
+    before = pd.read_csv(out / RN_AGENTS_TABLE).drop(columns="wall_s")
     sorted((out / CELLS).glob("*.json"))[0].unlink()
     run_rn_eval(config, [_saved_rn(tmp_path)], out, progress=False, resume=True)
-    pd.testing.assert_frame_equal(before, pd.read_csv(out / AGENTS_TABLE).drop(columns="wall_s"))
+    pd.testing.assert_frame_equal(before, pd.read_csv(out / RN_AGENTS_TABLE).drop(columns="wall_s"))
     with pytest.raises(ConfigError, match="another configuration"):
         run_rn_eval(RNEvalConfig(agents=("q_learning",), agents_count=2, max_episodes=12, icm=False),
                     [_saved_rn(tmp_path)], out, progress=False, resume=True)
@@ -191,7 +192,7 @@ def test_cli_train_rn_and_rn_eval(tmp_path, capsys):
     rn = tmp_path / "rn"
     assert main(["train-rn", "--iterations", "1", "--population", "1", "--max-episodes", "12", "--mode",
                  "potential_exclusive", "--out", str(rn), "--quiet"]) == 0
-    assert "potential_exclusive" in capsys.readouterr().out and (rn / io.SE_META).exists()
+    assert "potential_exclusive" in capsys.readouterr().out and (rn / schema.SE_META).exists()
     assert main(["rn-eval", "--rns", f"excl={rn}", "--agents", "q_learning", "--agents-count", "1",
                  "--max-episodes", "2", "--stop-at-solved", "--out", str(tmp_path / "e"), "--quiet"]) == 0
     printed = capsys.readouterr().out

@@ -5,13 +5,14 @@ import json
 import pytest
 import torch
 
-from benchmark import io
+from benchmark import io, schema
 from benchmark.agents.ddqn import DDQNConfig
 from benchmark.envs.tasks import random_policy_return
 from benchmark.errors import ConfigError
 from benchmark.nes.strategy import NESConfig
-from benchmark.nes.trainer import GIVEN_UP, GiveUp, RunConfig
-from benchmark.se_sets import SET_META, find_ses, given_up_runs, train_ses
+from benchmark.nes.trainer import GiveUp, RunConfig
+from benchmark.schema import GIVEN_UP, SET_META
+from benchmark.se_sets import find_ses, given_up_runs, train_ses
 
 KEEP_UNSOLVED = {"progress": False, "solved_only": False}
 """Tiny runs never solve: they test the set mechanics, so unsolved seeds give SEs too."""
@@ -44,17 +45,17 @@ def test_given_up_seeds_are_recorded_and_the_set_moves_on(tmp_path):
     assert meta["seeds"] == [] and meta["given_up_seeds"] == [0, 1]
     marker = json.loads((out / "se_000" / GIVEN_UP).read_text())
     assert marker["iterations"] == 1 and marker["below"] == 1e9
-    assert (out / "se_000" / io.HISTORY).exists() and not (out / "se_000" / io.SE_META).exists()
+    assert (out / "se_000" / schema.HISTORY).exists() and not (out / "se_000" / schema.SE_META).exists()
     # without the rule, a given-up seed resumes from its checkpoint and becomes an SE of the set
     folders = train_ses(RUN, out, count=1, workers=1, **KEEP_UNSOLVED)
     assert [f.name for f in folders] == ["se_000"] and [f.name for f in find_ses(out)] == ["se_000"]
     assert not (out / "se_000" / GIVEN_UP).exists()
-    assert json.loads((out / "se_000" / io.SE_META).read_text())["iterations"] == 3
+    assert json.loads((out / "se_000" / schema.SE_META).read_text())["iterations"] == 3
 
 
 def test_a_transfer_run_keeps_the_runs_given_up_on_the_way_to_its_ses(tmp_path):
-    from analysis.transfer import _histories
-    from benchmark.protocol import ProtocolConfig, _copy_ses, make_settings
+    from analysis.transfer import se_histories
+    from benchmark.protocol import ProtocolConfig, copy_ses, make_settings
     out = tmp_path / "set"
     train_ses(RUN, out, count=1, workers=1, **KEEP_UNSOLVED, give_up=GiveUp(1, below=1e9), max_seeds=1)
     train_ses(RUN, out, count=2, seed_start=1, workers=1, **KEEP_UNSOLVED)  # seeds 1, 2 finish; 0 stays given up
@@ -65,8 +66,8 @@ def test_a_transfer_run_keeps_the_runs_given_up_on_the_way_to_its_ses(tmp_path):
     io.write_json(out / "se_003" / GIVEN_UP, {"seed": 3})  # given up after the last SE used: not on the way
     assert given_up_runs(ses) == [out / "se_000"]
     config = ProtocolConfig(agents=("ddqn",), num_envs=2, agents_per_env=1, episodes=1)
-    _copy_ses(tmp_path / "transfer", make_settings(config, [out], include_real=False))
-    histories = _histories(tmp_path / "transfer")
+    copy_ses(tmp_path / "transfer", make_settings(config, [out], include_real=False))
+    histories = se_histories(tmp_path / "transfer")
     assert set(histories[histories.given_up].se_id) == {"se_000"}
     assert set(histories[~histories.given_up].se_id) == {"se_001", "se_002"}
 
@@ -74,7 +75,7 @@ def test_a_transfer_run_keeps_the_runs_given_up_on_the_way_to_its_ses(tmp_path):
 def test_a_rule_that_never_applies_changes_nothing(tmp_path):
     plain = train_ses(RUN, tmp_path / "a", count=1, workers=1, **KEEP_UNSOLVED)
     ruled = train_ses(RUN, tmp_path / "b", count=1, workers=1, **KEEP_UNSOLVED, give_up=GiveUp(1, below=-1e9))
-    a, b = (io.read_json(f[0] / io.SE_META) for f in (plain, ruled))
+    a, b = (io.read_json(f[0] / schema.SE_META) for f in (plain, ruled))
     assert a["centre_score"] == b["centre_score"] and a["iterations"] == b["iterations"]
 
 
@@ -105,11 +106,11 @@ def test_concurrent_seeds_replace_a_given_up_seed_in_seed_order(tmp_path):
 
 
 def test_progress_names_the_last_iteration_of_a_running_seed(tmp_path):
-    from benchmark.se_sets import _latest
+    from benchmark.se_sets import latest_iteration
     folder = tmp_path / "se_004"
-    assert _latest(folder) == "se_004 starting"
+    assert latest_iteration(folder) == "se_004 starting"
     train_ses(RUN, tmp_path, count=1, seed_start=4, workers=1, **KEEP_UNSOLVED)
-    assert _latest(folder).startswith("se_004 it 3 centre ")
+    assert latest_iteration(folder).startswith("se_004 it 3 centre ")
 
 
 def test_analyze_a_set_folder_plots_every_seed(tmp_path, capsys):
@@ -131,7 +132,7 @@ def test_a_seed_unsolved_at_the_iteration_limit_is_given_up_and_counts_in_the_yi
     assert meta["given_up_reasons"] == {"0": UNSOLVED, "1": UNSOLVED}
     marker = json.loads((out / "se_000" / GIVEN_UP).read_text())
     assert marker["reason"] == UNSOLVED and marker["iterations"] == 3
-    assert not (out / "se_000" / io.SE_META).exists()
+    assert not (out / "se_000" / schema.SE_META).exists()
     # rerun: the given-up seeds stay given up (nothing is learned again) ...
     assert train_ses(RUN, out, count=1, workers=1, progress=False, max_seeds=2) == []
     # ... unless the iteration limit is raised: then they resume from their checkpoints

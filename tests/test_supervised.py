@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 import benchmark
-from benchmark import io
+from benchmark import schema
 from benchmark.envs.synthetic import se_network
 from benchmark.envs.tasks import get_task
 from benchmark.nets import init_uniform_
@@ -33,7 +33,7 @@ def test_fit_beats_the_initial_network_and_is_stored_as_an_se(tmp_path):
     assert losses["train_mse"] < 0.2 * initial
 
     folders = fit_models(TINY, tmp_path / "models", count=1, progress=False)
-    meta = json.loads((folders[0] / io.SE_META).read_text())
+    meta = json.loads((folders[0] / schema.SE_META).read_text())
     assert meta["kind"] == "supervised_model" and meta["transitions"] == 600
     env = benchmark.load_se(folders[0])
     obs, _ = env.reset(seed=0)
@@ -45,7 +45,7 @@ def test_models_fit_in_parallel_as_they_do_serially_and_finished_ones_are_skippe
     parallel = fit_models(TINY, tmp_path / "parallel", count=2, progress=False, workers=2)
     assert [p.name for p in parallel] == ["se_000", "se_001"]
     for a, b in zip(serial, parallel):
-        assert (a / io.SE_WEIGHTS).read_bytes() == (b / io.SE_WEIGHTS).read_bytes()
-    stamp = (parallel[0] / io.SE_META).stat().st_mtime_ns
+        assert (a / schema.SE_WEIGHTS).read_bytes() == (b / schema.SE_WEIGHTS).read_bytes()
+    stamp = (parallel[0] / schema.SE_META).stat().st_mtime_ns
     fit_models(TINY, tmp_path / "parallel", count=2, progress=False, workers=2)
-    assert (parallel[0] / io.SE_META).stat().st_mtime_ns == stamp
+    assert (parallel[0] / schema.SE_META).stat().st_mtime_ns == stamp

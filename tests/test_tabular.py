@@ -3,10 +3,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from benchmark.agents.ddqn import should_stop
+from benchmark.agents.common import should_stop
 from benchmark.agents.tabular import QLearning, QLearningConfig, SARSA, SARSAConfig, TabularConfig
-from benchmark.envs.reward import (CLIFF_SOLVED, CLIFF_WALKING, RewardEnv, RNConfig, initial_rn_parameters,
-                                   make_env, task_limits)
+from benchmark.envs.reward import RewardEnv, RNConfig, initial_rn_parameters, make_env
+from benchmark.envs.tasks import CLIFF_SOLVED, CLIFF_WALKING, task_limits
 from benchmark.errors import ConfigError
 from benchmark.hpo.compat import check_space
 from search_spaces import get_space, q_learning_varied, sarsa_varied

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.agents.ddqn import should_stop
+from benchmark.agents.common import TwinCritic, should_stop
 from benchmark.agents.sampling import sample_configs
-from benchmark.agents.td3_discrete import TD3Discrete, TD3DiscreteConfig, TwinCritic, gumbel_softmax
+from benchmark.agents.td3_discrete import TD3Discrete, TD3DiscreteConfig, gumbel_softmax
 from benchmark.envs.synthetic import SEConfig, SyntheticEnv, initial_se_parameters
 from benchmark.envs.tasks import get_task
 from benchmark.errors import ConfigError

@@ -7,13 +7,14 @@ import pytest
 import torch
 
 import benchmark
-from benchmark import io
+from benchmark import io, schema
 from benchmark.agents.ddqn import DDQNConfig
 from benchmark.cli import main
 from benchmark.errors import ConfigError
 from benchmark.nes.strategy import NESConfig
-from benchmark.nes.trainer import UNFINISHED_ITERATION, RunConfig, train_se
+from benchmark.nes.trainer import RunConfig, train_se
 from benchmark.parallel import SerialExecutor
+from benchmark.schema import UNFINISHED_ITERATION
 
 TINY = RunConfig(iterations=2, seed=3, nes=NESConfig(population=2), test_episodes=2, centre_agents=2, vary_hp=False,
                  agent=DDQNConfig(max_episodes=3, batch_size=16))
@@ -26,13 +27,13 @@ def _run(tmp_path, name, run=TINY, **kw):
 def test_population_2_two_iterations_writes_every_file(tmp_path):
     state = _run(tmp_path, "a")
     out = tmp_path / "a"
-    assert {p.name for p in out.iterdir()} == {io.SE_WEIGHTS, io.SE_META, io.HISTORY, io.CHECKPOINT}
-    meta = json.loads((out / io.SE_META).read_text())
+    assert {p.name for p in out.iterdir()} == {schema.SE_WEIGHTS, schema.SE_META, schema.HISTORY, schema.CHECKPOINT}
+    meta = json.loads((out / schema.SE_META).read_text())
     for key in ("task", "architecture", "seed", "versions", "nes", "agent", "iterations", "solved",
                 "wall_time_s", "real_env_steps"):
         assert key in meta
     assert meta["iterations"] == state.iteration == 2 and meta["real_env_steps"] > 0
-    history = pd.read_csv(out / io.HISTORY)
+    history = pd.read_csv(out / schema.HISTORY)
     assert list(history.iteration) == [0, 1]
     assert len(json.loads(history.member_scores[0])) == 4  # 2P members, centre scored apart
     env = benchmark.load_se(out)
@@ -42,13 +43,14 @@ def test_population_2_two_iterations_writes_every_file(tmp_path):
 def test_killed_run_resumes_to_the_same_se(tmp_path):
     full = _run(tmp_path, "full")
     _run(tmp_path, "split", stop_after=1)
-    assert not (tmp_path / "split" / io.SE_WEIGHTS).exists()
+    assert not (tmp_path / "split" / schema.SE_WEIGHTS).exists()
     resumed = _run(tmp_path, "split", resume=True)
     np.testing.assert_array_equal(full.centre, resumed.centre)
-    a, b = io.load_tensors(tmp_path / "full" / io.SE_WEIGHTS)[0], io.load_tensors(tmp_path / "split" / io.SE_WEIGHTS)[0]
+    a, b = (io.load_tensors(tmp_path / run / schema.SE_WEIGHTS)[0] for run in ("full", "split"))
     assert all(torch.equal(a[k], b[k]) for k in a)
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "full" / io.HISTORY).drop(columns=["time_s", "elapsed_s"]),
-                                  pd.read_csv(tmp_path / "split" / io.HISTORY).drop(columns=["time_s", "elapsed_s"]))
+    timing = ["time_s", "elapsed_s"]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "full" / schema.HISTORY).drop(columns=timing),
+                                  pd.read_csv(tmp_path / "split" / schema.HISTORY).drop(columns=timing))
 
 
 class _Killed(Exception):
@@ -79,14 +81,14 @@ def test_a_run_killed_mid_iteration_redoes_only_its_unfinished_jobs(tmp_path):
     assert rest.submits == 1
     assert not (split / UNFINISHED_ITERATION).exists()
     np.testing.assert_array_equal(full.centre, resumed.centre)
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "full" / io.HISTORY).drop(columns=["time_s", "elapsed_s"]),
-                                  pd.read_csv(split / io.HISTORY).drop(columns=["time_s", "elapsed_s"]))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "full" / schema.HISTORY).drop(columns=["time_s", "elapsed_s"]),
+                                  pd.read_csv(split / schema.HISTORY).drop(columns=["time_s", "elapsed_s"]))
 
 
 def test_scalar_and_batched_engines_score_the_same_population(tmp_path):
     _run(tmp_path, "b", run=RunConfig(**{**vars(TINY), "iterations": 1}))
     _run(tmp_path, "s", run=RunConfig(**{**vars(TINY), "iterations": 1, "engine": "scalar"}))
-    hb, hs = pd.read_csv(tmp_path / "b" / io.HISTORY), pd.read_csv(tmp_path / "s" / io.HISTORY)
+    hb, hs = pd.read_csv(tmp_path / "b" / schema.HISTORY), pd.read_csv(tmp_path / "s" / schema.HISTORY)
     assert hb.centre_score[0] == hs.centre_score[0]
     assert hb.member_scores[0] == hs.member_scores[0]
 
@@ -114,10 +116,10 @@ def test_missing_or_corrupted_se_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="no SE at"):
         benchmark.load_se(tmp_path / "nothing")
     _run(tmp_path, "a", run=RunConfig(**{**vars(TINY), "iterations": 1}))
-    (tmp_path / "a" / io.SE_WEIGHTS).write_bytes(b"garbage")
+    (tmp_path / "a" / schema.SE_WEIGHTS).write_bytes(b"garbage")
     with pytest.raises(ConfigError, match="corrupted safetensors"):
         benchmark.load_se(tmp_path / "a")
-    (tmp_path / "a" / io.SE_META).write_text("{not json")
+    (tmp_path / "a" / schema.SE_META).write_text("{not json")
     with pytest.raises(ConfigError, match="corrupted JSON"):
         benchmark.load_se(tmp_path / "a")
 
@@ -143,7 +145,7 @@ def test_resume_may_raise_the_iteration_limit(tmp_path):
     _run(tmp_path, "a", run=RunConfig(**{**vars(TINY), "iterations": 1}))
     state = _run(tmp_path, "a", run=TINY, resume=True)
     assert state.iteration == 2
-    assert len(pd.read_csv(tmp_path / "a" / io.HISTORY)) == 2
+    assert len(pd.read_csv(tmp_path / "a" / schema.HISTORY)) == 2
     with pytest.raises(ConfigError, match="below the 2 iterations"):
         _run(tmp_path, "a", run=RunConfig(**{**vars(TINY), "iterations": 1}), resume=True)
 

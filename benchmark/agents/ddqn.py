@@ -1,6 +1,6 @@
 """DDQN (Dueling DDQN with `dueling=True`): the scalar, readable reference implementation.
 
-The batched engine (`benchmark.agents.batched`) trains many of these agents in lockstep and must match this
+The batched engine (`benchmark.agents.lockstep.ddqn`) trains many of these agents in lockstep and must match this
 file; both draw every random number from `benchmark.rng` keyed by the agent's seed.
 
 Returns are always *real* returns: on a RewardEnv (or ICMEnv), which puts the real reward into
@@ -10,7 +10,7 @@ hence for the stopping rule with `solved`) the real one. On a plain environment 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from benchmark import rng
-from benchmark.agents.budget import TrainingBudget, should_stop
+from benchmark.agents.common import ReplayBuffer, TrainResult, TrainingBudget, buffer_capacity, should_stop
 from benchmark.agents.rollout import greedy_episodes
 from benchmark.envs.reward import real_reward
 from benchmark.envs.synthetic import td_done
@@ -73,26 +73,6 @@ class DDQNConfig(TrainingBudget):
         super().__post_init__()
 
 
-@dataclass
-class TrainResult:
-    """What a training run produced."""
-
-    returns: list[float] = field(default_factory=list)
-    """Return of every training episode."""
-    lengths: list[int] = field(default_factory=list)
-    """Length of every training episode."""
-    diverged: bool = False
-    """True when the loss became non-finite and training was stopped."""
-
-    @property
-    def steps(self) -> int:
-        return int(sum(self.lengths))
-
-    @property
-    def episodes(self) -> int:
-        return len(self.returns)
-
-
 class QNetwork(nn.Module):
     """MLP Q-function; with `dueling`, Q = V + A - mean(A)."""
 
@@ -113,37 +93,6 @@ class QNetwork(nn.Module):
             adv = self.advantage(z)
             return self.value(z) + adv - adv.mean(-1, keepdim=True)
         return self.head(z)
-
-
-class ReplayBuffer:
-    """A ring buffer of transitions (numpy arrays). Actions are integers (action_dim 0, discrete agents) or
-    float32 vectors of action_dim entries (continuous agents)."""
-
-    def __init__(self, capacity: int, obs_dim: int, action_dim: int = 0):
-        self.capacity, self.size, self.ptr = capacity, 0, 0
-        self.obs = np.zeros((capacity, obs_dim), np.float32)
-        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
-        self.action = np.zeros((capacity, action_dim), np.float32) if action_dim else np.zeros(capacity, np.int64)
-        self.reward = np.zeros(capacity, np.float32)
-        self.done = np.zeros(capacity, np.float32)
-
-    def add(self, obs, action, reward, next_obs, terminated) -> None:
-        i = self.ptr
-        self.obs[i], self.action[i], self.reward[i] = obs, action, reward
-        self.next_obs[i], self.done[i] = next_obs, float(terminated)
-        self.ptr = (self.ptr + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
-
-    def sample(self, idx: np.ndarray):
-        return tuple(torch.from_numpy(a[idx]) for a in (self.obs, self.action, self.reward, self.next_obs, self.done))
-
-
-def buffer_capacity(config: DDQNConfig, max_steps: int) -> int:
-    """Replay capacity actually needed: no more than training can ever write."""
-    budget = config.max_episodes * max_steps
-    if config.max_train_steps:
-        budget = min(budget, config.max_train_steps + max_steps)
-    return int(min(config.rb_size, budget))
 
 
 class DDQN:

@@ -2,8 +2,8 @@
 
 ``PPO(obs_dim, actions, config, seed)``: `actions` is the action count of a Discrete space (as for every agent)
 or a gymnasium Box; ``train(env, solved=None, max_steps=None) -> TrainResult``, ``act``, ``evaluate`` and
-``evaluate_episodes``. The stopping rules are DDQN's (`benchmark.agents.ddqn.should_stop`), checked after every
-episode, so training may end in the middle of a rollout.
+``evaluate_episodes``. The stopping rules are every agent's (`benchmark.agents.common.should_stop`), checked after
+every episode, so training may end in the middle of a rollout.
 
 Design (documented choices):
 
@@ -47,8 +47,7 @@ import torch
 from torch import nn
 
 from benchmark import rng
-from benchmark.agents.budget import TrainingBudget
-from benchmark.agents.ddqn import TrainResult, should_stop
+from benchmark.agents.common import TrainResult, TrainingBudget, should_stop
 from benchmark.agents.rollout import action_bounds, episode_limit, greedy_episodes, obs_vector
 from benchmark.envs.reward import real_reward
 from benchmark.errors import check_choice, check_range

@@ -17,9 +17,9 @@ from benchmark.errors import ConfigError
 DISCRETE, BOX = "discrete", "box"
 """Names of the action-space types an agent kind can act in."""
 
-LOCKSTEP_DDQN = "benchmark.agents.batched:train_batched"
-LOCKSTEP_TD3_DISCRETE = "benchmark.agents.batched_td3_discrete:train_batched_td3_discrete"
-LOCKSTEP_TD3 = "benchmark.agents.batched_td3:train_batched_td3"
+LOCKSTEP_DDQN = "benchmark.agents.lockstep.ddqn:train_batched"
+LOCKSTEP_TD3_DISCRETE = "benchmark.agents.lockstep.td3_discrete:train_batched_td3_discrete"
+LOCKSTEP_TD3 = "benchmark.agents.lockstep.td3:train_batched_td3"
 """The lockstep trainers: DDQN / Dueling DDQN and discrete TD3 (SE engine: SE training and the transfer protocol;
 RN training on Discrete tasks), continuous TD3 (RN training on Box tasks)."""
 
@@ -41,7 +41,7 @@ class AgentKind:
     action_spaces: tuple[str, ...] = (DISCRETE,)
     """Action-space types the agent acts in: discrete (gymnasium Discrete) and/or box (gymnasium Box)."""
     split_batches: bool = False
-    """Its lockstep trainer lays minibatches out in rows (`benchmark.agents.lockstep.BatchLayout.split`) rather
+    """Its lockstep trainer lays minibatches out in rows (`benchmark.agents.lockstep.core.BatchLayout.split`) rather
     than padding every member to the group's largest batch."""
 
     @property
@@ -52,7 +52,7 @@ class AgentKind:
 
     def lockstep_trainer(self):
         """The lockstep training function, ``train(task, env, specs, solved) -> (results, policy)`` (policy: what
-        `benchmark.agents.lockstep.evaluate_batched` tests), or None."""
+        `benchmark.agents.lockstep.core.evaluate_batched` tests), or None."""
         if self.lockstep is None:
             return None
         module, function = self.lockstep.split(":")

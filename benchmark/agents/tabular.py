@@ -22,8 +22,7 @@ import gymnasium as gym
 import numpy as np
 
 from benchmark import rng
-from benchmark.agents.budget import TrainingBudget
-from benchmark.agents.ddqn import TrainResult, should_stop
+from benchmark.agents.common import TrainResult, TrainingBudget, should_stop
 from benchmark.agents.rollout import greedy_episodes
 from benchmark.envs.reward import real_reward
 from benchmark.errors import check_range

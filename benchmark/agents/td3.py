@@ -2,7 +2,7 @@
 
 ``TD3(obs_dim, box, config, seed)`` (a Discrete action space is refused: use `benchmark.agents.td3_discrete`);
 ``train(env, solved=None, max_steps=None) -> TrainResult``, ``act``, ``evaluate`` and ``evaluate_episodes``. The
-stopping rules are DDQN's (`benchmark.agents.ddqn.should_stop`), checked after every episode.
+stopping rules are DDQN's (`benchmark.agents.common.should_stop`), checked after every episode.
 
 Design (documented choices):
 
@@ -10,7 +10,7 @@ Design (documented choices):
   environment. Replay, critics and noise all work in the normalised [-1, 1] action scale, so `expl_noise` and
   `target_noise` are fractions of the half-range of each action entry.
 - **Critics**: twin MLPs Q1, Q2 over (observation, normalised action), evaluated together as one module
-  (`benchmark.agents.td3_discrete.TwinCritic`, one batched matmul per layer). Target:
+  (`benchmark.agents.common.TwinCritic`, one batched matmul per layer). Target:
   r + gamma * (1 - terminated) * min(Q1', Q2')(s', clip(mu'(s') + clip(target_noise * N, +-target_noise_clip),
   -1, 1)) (clipped double Q with target policy smoothing). One critic update per environment step once
   start_steps steps have been taken; every policy_delay-th update also updates the actor (-Q1(s, mu(s))) and
@@ -50,15 +50,13 @@ import numpy as np
 import torch
 
 from benchmark import rng
-from benchmark.agents.budget import TrainingBudget
-from benchmark.agents.ddqn import ReplayBuffer, TrainResult, buffer_capacity, should_stop
+from benchmark.agents.common import ReplayBuffer, TrainResult, TrainingBudget, TwinCritic, buffer_capacity, should_stop
 from benchmark.agents.rollout import action_bounds, episode_limit, greedy_episodes, obs_vector
-from benchmark.agents.td3_discrete import TwinCritic
 from benchmark.envs.reward import real_reward
 from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.nets import ACTIVATIONS, init_uniform_, mlp
 
-__all__ = ["TD3Config", "TD3", "TrainResult", "NOISE_TYPES"]
+__all__ = ["TD3Config", "TD3", "NOISE_TYPES"]
 
 NOISE_TYPES = ("gaussian", "ou")
 """Exploration noise processes (see the module docstring)."""

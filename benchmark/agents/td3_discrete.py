@@ -35,15 +35,14 @@ import numpy as np
 import torch
 
 from benchmark import rng
-from benchmark.agents.budget import TrainingBudget
-from benchmark.agents.ddqn import ReplayBuffer, TrainResult, buffer_capacity, should_stop
+from benchmark.agents.common import ReplayBuffer, TrainResult, TrainingBudget, TwinCritic, buffer_capacity, should_stop
 from benchmark.agents.rollout import greedy_episodes
 from benchmark.envs.reward import real_reward
 from benchmark.envs.synthetic import td_done
 from benchmark.errors import check_choice, check_range
-from benchmark.nets import ACTIVATION_FNS, ACTIVATIONS, init_uniform_, linear_layers, mlp
+from benchmark.nets import ACTIVATIONS, init_uniform_, mlp
 
-__all__ = ["TD3DiscreteConfig", "TD3Discrete", "TrainResult"]
+__all__ = ["TD3DiscreteConfig", "TD3Discrete"]
 
 
 @dataclass(frozen=True)
@@ -135,31 +134,6 @@ def straight_through(soft: torch.Tensor, hard: bool | torch.Tensor) -> torch.Ten
     onehot = torch.zeros_like(soft).scatter_(-1, soft.argmax(-1, keepdim=True), 1.0)
     straight = onehot - soft.detach() + soft
     return torch.where(hard, straight, soft) if isinstance(hard, torch.Tensor) else straight
-
-
-class TwinCritic(torch.nn.Module):
-    """The twin critics Q1 and Q2 as one module: layer l of both stacked into weight [2, in, out] and bias
-    [2, 1, out], so both are evaluated (and trained) with one batched matmul per layer.
-
-    forward(obs [B, obs_dim]) -> [2, B, n_actions]: Q1(obs, .) and Q2(obs, .).
-    """
-
-    def __init__(self, q1: torch.nn.Sequential, q2: torch.nn.Sequential, activation: str):
-        super().__init__()
-        pairs = list(zip(linear_layers(q1), linear_layers(q2)))
-        stack = torch.nn.ParameterList
-        self.weights = stack(torch.stack([a.weight.detach().T, b.weight.detach().T]).contiguous() for a, b in pairs)
-        self.biases = stack(torch.stack([a.bias.detach(), b.bias.detach()])[:, None, :].contiguous() for a, b in pairs)
-        self.activation = ACTIVATION_FNS[activation]
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        h = obs.expand(2, *obs.shape)
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.baddbmm(b, h, w)
-            if i < last:
-                h = self.activation(h)
-        return h
 
 
 class TD3Discrete:

@@ -44,9 +44,9 @@ Documented choices (and where they differ from the paper's code, automl/learning
 
 `BatchedRewardEnv` is N RewardEnvs of a task with vectorised dynamics (CartPole, Acrobot, MountainCarContinuous)
 as one batched computation per step (stacked per-copy parameters and gammas), for the lockstep engine
-(`benchmark.rn.batched`); it computes what RewardEnv computes for every mode (tested step for step).
+(`benchmark.rn.engine`); it computes what RewardEnv computes for every mode (tested step for step).
 
-Files: an RN is stored like an SE (`benchmark.io.save_se`: se.safetensors + se.json) with metadata
+Files: an RN is stored like an SE (`benchmark.schema.save_se`: se.safetensors + se.json) with metadata
 ``{"kind": "reward_network", "task": ..., "architecture": asdict(RNConfig), "gamma": ..., ...}``; `load_rn`
 reads it back as a RewardEnv.
 """
@@ -62,6 +62,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmark.envs.tasks import (CARTPOLE_THETA_LIMIT, CARTPOLE_X_LIMIT, EXTRA_TASKS, MOUNTAIN_CAR_GOAL,
+                                  MOUNTAIN_CAR_MAX_SPEED, MOUNTAIN_CAR_MIN_POS, gym_make)
 from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.nets import (ACTIVATION_FNS, ACTIVATIONS, flat_parameters, init_uniform_, linear_layers,
                             load_flat_parameters, mlp)
@@ -126,55 +128,9 @@ BASELINE_MODES: tuple[RewardMode, ...] = (
 """Baselines expressed as modes of the same wrapper (ICM is separate: benchmark.agents.icm)."""
 
 
-# --- tasks the RNs are for ----------------------------------------------------------------------------
-CLIFF_WALKING = "CliffWalking-v1"
-"""gymnasium 1.4's Cliff Walking (4 x 12 grid, start 36, goal 47; -1 per step, -100 and back to the start for
-stepping into the cliff; terminates only at the goal)."""
-CLIFF_MAX_STEPS = 100
-"""Episode limit for Cliff Walking (gymnasium sets none): a TimeLimit truncates episodes after 100 steps."""
-CLIFF_SOLVED = -20.0
-"""Cliff Walking counts as solved when the mean real return of the last 10 (early_out_num) training episodes
-reaches -20 (the paper's Cliff threshold). The optimal return is -13; an epsilon-greedy agent that has learned
-the cliff-edge path still explores, hence the margin."""
-
-MOUNTAIN_CAR_CONTINUOUS = "MountainCarContinuous-v0"
-"""gymnasium's continuous Mountain Car: limit 999 steps, solved at return 90 (both gymnasium's own values)."""
-
-HALF_CHEETAH = "HalfCheetah-v5"
-"""gymnasium's MuJoCo HalfCheetah (17-dimensional observation, 6 torques in [-1, 1]; reward: forward velocity
-minus 0.1 x squared torques; never terminates). An optional task: it needs the `mujoco` extra
-(``pip install -e ".[mujoco]"``, i.e. gymnasium[mujoco]); without it `make_env` raises a ConfigError saying so."""
-HALF_CHEETAH_MAX_STEPS = 1000
-"""Episode limit of HalfCheetah (gymnasium's own, and the paper's code's max_steps)."""
-HALF_CHEETAH_SOLVED = 3000.0
-"""HalfCheetah counts as solved at a mean real return of 3000 over the last early_out_num training episodes: the
-paper's threshold (solved_reward 3000 in automl/learning_environments' HalfCheetah-v3 RN configuration), not
-gymnasium's reward_threshold of 4800 for HalfCheetah-v5, which TD3 reaches only after several hundred thousand
-steps (v5 keeps v3's reward, so the paper's threshold means the same)."""
-
-EXTRA_TASKS: dict[str, tuple[int, float]] = {CLIFF_WALKING: (CLIFF_MAX_STEPS, CLIFF_SOLVED),
-                                             MOUNTAIN_CAR_CONTINUOUS: (999, 90.0),
-                                             HALF_CHEETAH: (HALF_CHEETAH_MAX_STEPS, HALF_CHEETAH_SOLVED)}
-"""RN tasks outside `benchmark.envs.tasks.TASKS`: name -> (episode limit, solved threshold)."""
-
-
-def task_limits(name: str) -> tuple[int, float]:
-    """(episode limit, solved threshold) of an RN task: EXTRA_TASKS first, else the SE task registry."""
-    if name in EXTRA_TASKS:
-        return EXTRA_TASKS[name]
-    from benchmark.envs.tasks import TASKS
-
-    if name in TASKS:
-        return TASKS[name].max_steps, TASKS[name].solved
-    raise ConfigError(f"task={name!r} has no episode limit and threshold; known: "
-                      f"{sorted(set(EXTRA_TASKS) | set(TASKS))}")
-
-
 def make_env(name: str) -> gym.Env:
     """The real gymnasium environment of an RN task, with its episode limit (Cliff Walking: 100 steps); a task
     whose optional dependency is missing (HalfCheetah without mujoco) is a ConfigError that names the extra."""
-    from benchmark.envs.tasks import gym_make
-
     try:
         if name in EXTRA_TASKS:
             return gym_make(name, max_episode_steps=EXTRA_TASKS[name][0])
@@ -187,6 +143,10 @@ def make_env(name: str) -> gym.Env:
 
 
 # --- info vectors ---------------------------------------------------------------------------------------
+_MC_SPAN = MOUNTAIN_CAR_GOAL - MOUNTAIN_CAR_MIN_POS
+"""Mountain Car's distance from the left wall to the goal (1.65): progress 1 at the goal."""
+
+
 def _cliff_info(obs) -> np.ndarray:
     """Cliff Walking cell s (row = s // 12, col = s % 12): [row / 3, col / 11, Manhattan distance to the goal
     (3, 11) / 14]."""
@@ -196,7 +156,7 @@ def _cliff_info(obs) -> np.ndarray:
 
 def _cartpole_info(obs) -> np.ndarray:
     """CartPole: distance to failure as fractions of the limits, [|x| / 2.4, |theta| / 12 degrees]."""
-    return np.array([abs(obs[0]) / 2.4, abs(obs[2]) / (12 * 2 * np.pi / 360)], np.float32)
+    return np.array([abs(obs[0]) / CARTPOLE_X_LIMIT, abs(obs[2]) / CARTPOLE_THETA_LIMIT], np.float32)
 
 
 def _acrobot_info(obs) -> np.ndarray:
@@ -209,7 +169,8 @@ def _mountain_car_info(obs) -> np.ndarray:
     """MountainCar(Continuous): [progress (pos + 1.2) / 1.65 (1 at the goal 0.45), |velocity| / 0.07,
     height (sin(3 pos) + 1) / 2]."""
     pos, vel = float(obs[0]), float(obs[1])
-    return np.array([(pos + 1.2) / 1.65, abs(vel) / 0.07, (np.sin(3 * pos) + 1) / 2], np.float32)
+    return np.array([(pos - MOUNTAIN_CAR_MIN_POS) / _MC_SPAN, abs(vel) / MOUNTAIN_CAR_MAX_SPEED,
+                     (np.sin(3 * pos) + 1) / 2], np.float32)
 
 
 def _half_cheetah_info(obs) -> np.ndarray:
@@ -220,14 +181,16 @@ def _half_cheetah_info(obs) -> np.ndarray:
 def _cartpole_info_batch(obs: np.ndarray) -> np.ndarray:
     """`_cartpole_info` of every row of obs [N, 4] (the same float64 arithmetic, bit for bit)."""
     o = np.asarray(obs, np.float32).astype(np.float64)
-    return np.stack([np.abs(o[:, 0]) / 2.4, np.abs(o[:, 2]) / (12 * 2 * np.pi / 360)], axis=1).astype(np.float32)
+    return np.stack([np.abs(o[:, 0]) / CARTPOLE_X_LIMIT, np.abs(o[:, 2]) / CARTPOLE_THETA_LIMIT],
+                    axis=1).astype(np.float32)
 
 
 def _mountain_car_info_batch(obs: np.ndarray) -> np.ndarray:
     """`_mountain_car_info` of every row of obs [N, 2] (the same float64 arithmetic, bit for bit)."""
     o = np.asarray(obs, np.float32).astype(np.float64)
     pos, vel = o[:, 0], o[:, 1]
-    return np.stack([(pos + 1.2) / 1.65, np.abs(vel) / 0.07, (np.sin(3 * pos) + 1) / 2], axis=1).astype(np.float32)
+    return np.stack([(pos - MOUNTAIN_CAR_MIN_POS) / _MC_SPAN, np.abs(vel) / MOUNTAIN_CAR_MAX_SPEED,
+                     (np.sin(3 * pos) + 1) / 2], axis=1).astype(np.float32)
 
 
 def _acrobot_info_batch(obs: np.ndarray) -> np.ndarray:
@@ -565,13 +528,13 @@ def save_rn(out, env: RewardEnv, extra_meta: dict | None = None) -> None:
     created if missing; extra_meta (seed, training settings, scores, ...) is merged into the metadata."""
     from pathlib import Path
 
-    from benchmark import io
+    from benchmark import schema
 
     Path(out).mkdir(parents=True, exist_ok=True)
 
     meta = {"kind": "reward_network", "task": env.task, "architecture": dataclasses.asdict(env.config),
             "gamma": env.gamma, "obs_dim": env.obs_dim, "info_dim": env.info_dim, **(extra_meta or {})}
-    io.save_se(out, env.net.state_dict(), meta)
+    schema.save_se(out, env.net.state_dict(), meta)
 
 
 def load_rn(path, env: gym.Env | None = None, gamma: float | None = None) -> RewardEnv:
@@ -580,9 +543,9 @@ def load_rn(path, env: gym.Env | None = None, gamma: float | None = None) -> Rew
     gamma: the discount of the agent that will train on it (default: the gamma stored with the RN, i.e. that
     of the agent it was trained with).
     """
-    from benchmark import io
+    from benchmark import schema
 
-    meta, weights = io.read_se(path)
+    meta, weights = schema.read_se(path)
     if meta.get("kind") != "reward_network":
         raise ConfigError(f"{path} holds a {meta.get('kind', 'unknown')!r}, not a reward network")
     try:

@@ -240,12 +240,12 @@ def load_se(path) -> SyntheticEnv:
     """The SE stored in folder `path` (se.safetensors + se.json) as a gymnasium environment."""
     from pathlib import Path
 
-    from benchmark import io
+    from benchmark import schema
     from benchmark.config_layers import check_fields
     from benchmark.errors import ConfigError
 
-    meta, weights = io.read_se(path)
-    source = f"SE metadata {Path(path) / io.SE_META}"
+    meta, weights = schema.read_se(path)
+    source = f"SE metadata {Path(path) / schema.SE_META}"
     if not isinstance(meta, dict) or not isinstance(meta.get("task"), str) or "architecture" not in meta:
         raise ConfigError(f"{source}: expected a JSON object with a string 'task' and an 'architecture' object")
     try:  # field names and types first, then the ranges and choices of SEConfig

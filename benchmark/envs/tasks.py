@@ -80,7 +80,7 @@ class Task:
         return env
 
     def batched(self, n: int, asynchronous: bool = False):
-        """n copies stepped together (a `benchmark.agents.lockstep.BatchedEnv`): the vectorised dynamics where the
+        """n copies stepped together (a `benchmark.agents.lockstep.core.BatchedEnv`): the vectorised dynamics where the
         task has them, else gymnasium's vector env (`asynchronous`: AsyncVectorEnv, one process per copy)."""
         return BatchedTask(self, n) if self.fast else GymVectorTask(self, n, asynchronous)
 
@@ -99,7 +99,8 @@ def as_float32(states: np.ndarray) -> np.ndarray:
 # --- CartPole ----------------------------------------------------------------------------------------
 _CP_GRAVITY, _CP_MASSPOLE, _CP_TOTAL_MASS, _CP_LENGTH = 9.8, 0.1, 1.1, 0.5
 _CP_PML, _CP_FORCE, _CP_TAU = 0.05, 10.0, 0.02
-_CP_THETA, _CP_X = 12 * 2 * np.pi / 360, 2.4
+CARTPOLE_THETA_LIMIT, CARTPOLE_X_LIMIT = 12 * 2 * np.pi / 360, 2.4
+"""CartPole's failure limits: |pole angle| above 12 degrees (in radians), |cart position| above 2.4."""
 
 
 def _cartpole_state(rng: np.random.Generator) -> np.ndarray:
@@ -116,7 +117,8 @@ def _cartpole_dynamics(s: np.ndarray, a: np.ndarray):
     xacc = temp - _CP_PML * thetaacc * cos / _CP_TOTAL_MASS
     nxt = np.stack([x + _CP_TAU * x_dot, x_dot + _CP_TAU * xacc,
                     theta + _CP_TAU * theta_dot, theta_dot + _CP_TAU * thetaacc], axis=1)
-    term = (nxt[:, 0] < -_CP_X) | (nxt[:, 0] > _CP_X) | (nxt[:, 2] < -_CP_THETA) | (nxt[:, 2] > _CP_THETA)
+    term = ((nxt[:, 0] < -CARTPOLE_X_LIMIT) | (nxt[:, 0] > CARTPOLE_X_LIMIT)
+            | (nxt[:, 2] < -CARTPOLE_THETA_LIMIT) | (nxt[:, 2] > CARTPOLE_THETA_LIMIT))
     return nxt, np.ones(len(s)), term
 
 
@@ -175,7 +177,9 @@ def _acrobot_observe(s: np.ndarray) -> np.ndarray:
 
 
 # --- MountainCarContinuous ------------------------------------------------------------------------------
-_MC_POWER, _MC_MAX_SPEED, _MC_MIN_POS, _MC_MAX_POS, _MC_GOAL = 0.0015, 0.07, -1.2, 0.6, 0.45
+_MC_POWER, _MC_MAX_POS = 0.0015, 0.6
+MOUNTAIN_CAR_MAX_SPEED, MOUNTAIN_CAR_MIN_POS, MOUNTAIN_CAR_GOAL = 0.07, -1.2, 0.45
+"""Mountain Car's speed limit, left wall and goal position (both versions, discrete and continuous)."""
 
 
 def _mountain_car_state(rng: np.random.Generator) -> np.ndarray:
@@ -190,13 +194,13 @@ def _mountain_car_dynamics(s: np.ndarray, a: np.ndarray):
     position, velocity = s[:, 0], s[:, 1]
     force = np.clip(action, -1.0, 1.0)
     velocity = velocity + (force * _MC_POWER - 0.0025 * np.cos(3 * position))
-    velocity = np.where(velocity > _MC_MAX_SPEED, _MC_MAX_SPEED, velocity)
-    velocity = np.where(velocity < -_MC_MAX_SPEED, -_MC_MAX_SPEED, velocity)
+    velocity = np.where(velocity > MOUNTAIN_CAR_MAX_SPEED, MOUNTAIN_CAR_MAX_SPEED, velocity)
+    velocity = np.where(velocity < -MOUNTAIN_CAR_MAX_SPEED, -MOUNTAIN_CAR_MAX_SPEED, velocity)
     position = position + velocity
     position = np.where(position > _MC_MAX_POS, _MC_MAX_POS, position)
-    position = np.where(position < _MC_MIN_POS, _MC_MIN_POS, position)
-    velocity = np.where((position == _MC_MIN_POS) & (velocity < 0), 0.0, velocity)
-    term = (position >= _MC_GOAL) & (velocity >= 0.0)
+    position = np.where(position < MOUNTAIN_CAR_MIN_POS, MOUNTAIN_CAR_MIN_POS, position)
+    velocity = np.where((position == MOUNTAIN_CAR_MIN_POS) & (velocity < 0), 0.0, velocity)
+    term = (position >= MOUNTAIN_CAR_GOAL) & (velocity >= 0.0)
     reward = np.where(term, 100.0, 0.0) - action ** 2 * 0.1
     return np.stack([position, velocity], axis=1).astype(np.float32).astype(np.float64), reward, term
 
@@ -208,9 +212,59 @@ TASKS: dict[str, Task] = {
 }
 
 
+# --- tasks without an SE fast path that reward networks learn for (episode limit, threshold) -------------
+CLIFF_WALKING = "CliffWalking-v1"
+"""gymnasium 1.4's Cliff Walking (4 x 12 grid, start 36, goal 47; -1 per step, -100 and back to the start for
+stepping into the cliff; terminates only at the goal)."""
+CLIFF_MAX_STEPS = 100
+"""Episode limit for Cliff Walking (gymnasium sets none): a TimeLimit truncates episodes after 100 steps."""
+CLIFF_SOLVED = -20.0
+"""Cliff Walking counts as solved when the mean real return of the last 10 (early_out_num) training episodes
+reaches -20 (the paper's Cliff threshold). The optimal return is -13; an epsilon-greedy agent that has learned
+the cliff-edge path still explores, hence the margin."""
+
+MOUNTAIN_CAR_CONTINUOUS = "MountainCarContinuous-v0"
+"""gymnasium's continuous Mountain Car (a Box-action task with vectorised dynamics: `BOX_TASKS`)."""
+MOUNTAIN_CAR_CONTINUOUS_MAX_STEPS = 999
+"""Episode limit of MountainCarContinuous (gymnasium's own)."""
+MOUNTAIN_CAR_CONTINUOUS_SOLVED = 90.0
+"""MountainCarContinuous counts as solved at a mean return of 90 (gymnasium's reward_threshold)."""
+
+HALF_CHEETAH = "HalfCheetah-v5"
+"""gymnasium's MuJoCo HalfCheetah (17-dimensional observation, 6 torques in [-1, 1]; reward: forward velocity
+minus 0.1 x squared torques; never terminates). An optional task: it needs the `mujoco` extra
+(``pip install -e ".[mujoco]"``, i.e. gymnasium[mujoco]); without it `benchmark.envs.reward.make_env` raises a
+ConfigError saying so."""
+HALF_CHEETAH_MAX_STEPS = 1000
+"""Episode limit of HalfCheetah (gymnasium's own, and the paper's code's max_steps)."""
+HALF_CHEETAH_SOLVED = 3000.0
+"""HalfCheetah counts as solved at a mean real return of 3000 over the last early_out_num training episodes: the
+paper's threshold (solved_reward 3000 in automl/learning_environments' HalfCheetah-v3 RN configuration), not
+gymnasium's reward_threshold of 4800 for HalfCheetah-v5, which TD3 reaches only after several hundred thousand
+steps (v5 keeps v3's reward, so the paper's threshold means the same)."""
+
+EXTRA_TASKS: dict[str, tuple[int, float]] = {CLIFF_WALKING: (CLIFF_MAX_STEPS, CLIFF_SOLVED),
+                                             MOUNTAIN_CAR_CONTINUOUS: (MOUNTAIN_CAR_CONTINUOUS_MAX_STEPS,
+                                                                       MOUNTAIN_CAR_CONTINUOUS_SOLVED),
+                                             HALF_CHEETAH: (HALF_CHEETAH_MAX_STEPS, HALF_CHEETAH_SOLVED)}
+"""Reward-network tasks outside `TASKS`: name -> (episode limit, solved threshold); their episode limit is what
+`benchmark.envs.reward.make_env` makes the environment with."""
+
+
+def task_limits(name: str) -> tuple[int, float]:
+    """(episode limit, solved threshold) of an RN task: EXTRA_TASKS first, else the SE task registry (TASKS)."""
+    if name in EXTRA_TASKS:
+        return EXTRA_TASKS[name]
+    if name in TASKS:
+        return TASKS[name].max_steps, TASKS[name].solved
+    raise ConfigError(f"task={name!r} has no episode limit and threshold; known: "
+                      f"{sorted(set(EXTRA_TASKS) | set(TASKS))}")
+
+
 BOX_TASKS: dict[str, Task] = {
-    "MountainCarContinuous-v0": Task("MountainCarContinuous-v0", 2, 0, 999, 90.0, 2, _mountain_car_state,
-                                     as_float32, _mountain_car_dynamics, action_dim=1),
+    MOUNTAIN_CAR_CONTINUOUS: Task(MOUNTAIN_CAR_CONTINUOUS, 2, 0, MOUNTAIN_CAR_CONTINUOUS_MAX_STEPS,
+                                  MOUNTAIN_CAR_CONTINUOUS_SOLVED, 2, _mountain_car_state, as_float32,
+                                  _mountain_car_dynamics, action_dim=1),
 }
 
 

@@ -199,13 +199,11 @@ def _add_spaces(sub) -> None:
 
 
 def _cmd_spaces_list(args) -> int:
-    import importlib
-
-    from search_spaces import _MODULES, names
+    from search_spaces import names, space_module
 
     for name in names():
         try:
-            doc = (importlib.import_module(_MODULES[name]).__doc__ or "").strip().split("\n\n")[0]
+            doc = (space_module(name).__doc__ or "").strip().split("\n\n")[0]
         except ImportError as err:  # one broken module does not hide the others
             doc = f"(cannot be imported: {err})"
         first = " ".join(doc.split()).split(". ")[0].rstrip(".")

@@ -25,10 +25,9 @@ from pathlib import Path
 from benchmark.config_layers import describe_differences
 from benchmark.errors import ConfigError
 from benchmark.hpo import compat
-from benchmark.hpo.worker import SWEEP_FILE
 from benchmark.nes.presets import DEFAULT_PRESET
+from benchmark.schema import NS_FILE, SWEEP_FILE, has_results
 
-NS_FILE = "nameserver.json"
 DEFAULT_HOST = "127.0.0.1"
 log = compat.logger("launch")
 
@@ -274,7 +273,8 @@ def run_master(run_id: str, directory: Path, settings: MasterSettings, base, *, 
         return summarize(directory)
     ns_host, ns_port = nameserver_address or read_nameserver(directory, run_id, wait_s)
     host = host or local_address_towards(ns_host)
-    SweepBOHB = compat.sweep_bohb_class()
+    from benchmark.hpo.bohb import SweepBOHB
+
     master = SweepBOHB(space, min_budget=settings.min_budget, max_budget=settings.max_budget, eta=settings.eta,
                        first_iteration=first, worker_wait=settings.worker_wait,
                        start_grace=settings.start_grace, time_limit=settings.time_limit, run_id=run_id,
@@ -295,7 +295,7 @@ def summarize(directory: Path) -> dict:
     from hpbandster.core.result import logged_results_to_HBS_result
 
     directory = Path(directory)
-    if not (directory / "results.json").is_file() or not (directory / "results.json").read_text().strip():
+    if not has_results(directory):
         return {"runs": 0, "failed": 0, "per_budget": {}, "incumbent": None}
     result = logged_results_to_HBS_result(str(directory))
     runs = result.get_all_runs()

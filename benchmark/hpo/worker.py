@@ -29,12 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.errors import ConfigError
 from benchmark.hpo import compat
+from benchmark.schema import CHECKPOINT, HISTORY, JOB_FILE, SWEEP_FILE, SWEEP_JOBS
 
-SWEEP_FILE = "sweep.json"
-JOBS = "jobs"
-JOB_FILE = "job.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,12 +74,10 @@ def loss_of(solved: bool, iterations_run: int, best_score: float, limit: int, ta
 
 
 def job_dir(sweep_dir: Path, config_id, budget: float) -> Path:
-    return Path(sweep_dir) / JOBS / "_".join(str(int(i)) for i in config_id) / f"budget_{budget:.12g}"
+    return Path(sweep_dir) / SWEEP_JOBS / "_".join(str(int(i)) for i in config_id) / f"budget_{budget:.12g}"
 
 
 def _lower_budget_checkpoint(sweep_dir: Path, config_id, budget: float) -> Path | None:
-    from benchmark import io
-
     this = job_dir(sweep_dir, config_id, budget)
     best = None
     for folder in this.parent.glob("budget_*") if this.parent.is_dir() else []:
@@ -92,7 +87,7 @@ def _lower_budget_checkpoint(sweep_dir: Path, config_id, budget: float) -> Path 
             b = float(folder.name.removeprefix("budget_"))
         except ValueError:
             continue
-        if b < budget and (folder / io.CHECKPOINT).is_file() and (best is None or b > best[0]):
+        if b < budget and (folder / CHECKPOINT).is_file() and (best is None or b > best[0]):
             best = (b, folder)
     return None if best is None else best[1]
 
@@ -115,7 +110,7 @@ def evaluate(sweep_dir: Path, config_id, config: dict, budget: float) -> dict:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     if previous is not None:
-        for name in (io.CHECKPOINT, io.HISTORY):
+        for name in (CHECKPOINT, HISTORY):
             if (previous / name).is_file():
                 shutil.copy2(previous / name, out / name)
     io.write_json(out / JOB_FILE, {"config_id": list(config_id), "budget": budget, "iterations": limit,

@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 
+from benchmark.nes.checkpoint import RunState
 from benchmark.nes.strategy import NESStrategy
 from benchmark.parallel import executor_scope
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
-
-    from benchmark.nes.trainer import RunState
 
 
 class Scores(NamedTuple):

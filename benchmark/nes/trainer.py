@@ -10,23 +10,23 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
-from benchmark import io, rng
-from benchmark.agents.batched import AgentSpec
+from benchmark import io, rng, schema
+from benchmark.agents.common import AgentSpec
 from benchmark.agents.ddqn import DDQNConfig
 from benchmark.agents.sampling import sample_configs
-from benchmark.config_layers import describe_differences
 from benchmark.engine import ENGINES, train_and_test
 from benchmark.envs.synthetic import SEConfig, initial_se_parameters, se_network
 from benchmark.envs.tasks import Task, get_task, random_policy_return
-from benchmark.errors import ConfigError, check_choice, check_range
+from benchmark.errors import check_choice, check_range
 from benchmark.job_store import JobStore
+from benchmark.nes.checkpoint import RunState, load_checkpoint, save_checkpoint
 from benchmark.nes.loop import Scores, run_nes
 from benchmark.nes.shaping import ShapingName
 from benchmark.nes.strategy import NESConfig
 from benchmark.parallel import default_workers
+from benchmark.schema import GIVEN_UP, UNFINISHED_ITERATION
 
 PAPER_TRANSFER_AGENT = DDQNConfig(lr=1e-3, batch_size=128, gamma=0.99, hidden_size=128, hidden_layers=2,
                                   activation="relu", tau=0.01, eps_init=1.0, eps_min=0.01, eps_decay=0.9,
@@ -86,23 +86,6 @@ class RunConfig:
                       "se": SEConfig.from_dict(d["se"])})
 
 
-@dataclass
-class RunState:
-    """Everything needed to continue a run after its last finished iteration."""
-
-    iteration: int
-    centre: np.ndarray
-    best_centre: np.ndarray
-    best_score: float
-    best_iteration: int
-    history: list[dict]
-    elapsed_s: float
-    real_steps: int
-    solved: bool = False
-    given_up: bool = False
-    """Set when a GiveUp rule ended the run (recorded in given_up.json, not in the checkpoint)."""
-
-
 @dataclass(frozen=True)
 class GiveUp:
     """Abandon an SE whose population shows no learning: `after` consecutive NES iterations in which no member
@@ -130,13 +113,9 @@ class GiveUp:
         return all(row["best_member_score"] <= floor for row in history[-self.after:])
 
 
-GIVEN_UP = "given_up.json"
 NO_LEARNING, UNSOLVED = "no_learning", "unsolved"
 """Reasons in given_up.json: a GiveUp rule applied; the iteration limit came without the centre solving the task
 (only when the run was told to keep solved SEs only, as SE sets are)."""
-UNFINISHED_ITERATION = "unfinished_iteration"
-"""Folder of the jobs of the current NES iteration finished so far (benchmark.job_store), so that a run killed
-mid-iteration resumes without redoing them; emptied at each checkpoint."""
 
 
 def agent_specs(run: RunConfig, iteration: int, n: int, seeds: rng.SeedPath, hps: rng.SeedPath) -> list[AgentSpec]:
@@ -172,7 +151,7 @@ def train_se(run: RunConfig, out: Path, *, workers: int | None = None, resume: b
     (the paper kept solved SEs only).
     """
     task = run.real_task
-    out = io.prepare_out_dir(out, resume, io.CHECKPOINT)
+    out = io.prepare_out_dir(out, resume, schema.CHECKPOINT)
     workers = default_workers() if workers is None else workers
     state = _load_or_start(run, out, resume)
 
@@ -188,7 +167,7 @@ def train_se(run: RunConfig, out: Path, *, workers: int | None = None, resume: b
         return Scores(fitness[:k], fitness[k:], sum(o.test_steps for o in outcomes), outcomes)
 
     def checkpoint(s: RunState) -> None:
-        _checkpoint(out, run, s)
+        save_checkpoint(out, run, s)
         unfinished.clear()
 
     run_nes(run, state, evaluate, _columns, checkpoint, workers=workers,
@@ -213,35 +192,6 @@ def given_up_reason(out: Path) -> str | None:
     return io.read_json(path).get("reason", NO_LEARNING) if path.is_file() else None
 
 
-def load_checkpoint(out: Path, run, from_dict) -> RunState | None:
-    """The state of the run in `out` for --resume (None when it has no checkpoint yet).
-
-    `from_dict` rebuilds the stored run config (RunConfig.from_dict, RNRunConfig.from_dict); a run started with
-    another configuration is refused (raising the iteration limit is allowed), as is a limit below the
-    iterations already done.
-    """
-    if not (out / io.CHECKPOINT).exists():
-        return None
-    tensors, meta = io.load_tensors(out / io.CHECKPOINT)
-    if meta is None or "run" not in meta:
-        raise ConfigError(f"checkpoint {out / io.CHECKPOINT} has no run metadata")
-    try:
-        stored = from_dict(meta["run"])
-    except (TypeError, KeyError):
-        raise ConfigError(f"--resume: the checkpoint in {out} is not one of a {type(run).__name__} run") from None
-    stored = dataclasses.replace(stored, iterations=run.iterations)  # raising the limit is allowed
-    if stored != run:
-        raise ConfigError(f"--resume: the run in {out} was started with a different configuration: "
-                          f"{describe_differences(stored.to_dict(), run.to_dict())}; resume with the stored values "
-                          "or start a new --out")
-    s = meta["state"]
-    if run.iterations < s["iteration"]:
-        raise ConfigError(f"--resume: iterations={run.iterations} is below the {s['iteration']} "
-                          f"iterations the run in {out} has already done")
-    return RunState(s["iteration"], tensors["centre"].numpy(), tensors["best_centre"].numpy(), s["best_score"],
-                    s["best_iteration"], s["history"], s["elapsed_s"], s["real_steps"], s["solved"])
-
-
 def _load_or_start(run: RunConfig, out: Path, resume: bool) -> RunState:
     state = load_checkpoint(out, run, RunConfig.from_dict) if resume else None
     if state is not None:
@@ -263,16 +213,6 @@ def _columns(scores: Scores, metrics: dict) -> dict:
         "mean_train_episodes": float(np.mean([o.train.episodes for o in outcomes])),
         "diverged_agents": int(sum(o.train.diverged for o in outcomes)),
     }
-
-
-def _checkpoint(out: Path, run: RunConfig, state: RunState) -> None:
-    meta = {"run": run.to_dict(), "state": {
-        "iteration": state.iteration, "best_score": state.best_score, "best_iteration": state.best_iteration,
-        "history": state.history, "elapsed_s": state.elapsed_s, "real_steps": state.real_steps,
-        "solved": state.solved}}
-    io.save_tensors(out / io.CHECKPOINT, {"centre": torch.from_numpy(np.asarray(state.centre)),
-                                          "best_centre": torch.from_numpy(np.asarray(state.best_centre))}, meta)
-    io.write_csv(out / io.HISTORY, pd.DataFrame(state.history))
 
 
 def _write_final(out: Path, run: RunConfig, state: RunState) -> None:
@@ -305,4 +245,4 @@ def _write_final(out: Path, run: RunConfig, state: RunState) -> None:
         "real_env_steps": state.real_steps,
         "run": run.to_dict(),
     }
-    io.save_se(out, net.state_dict(), meta)
+    schema.save_se(out, net.state_dict(), meta)

@@ -35,16 +35,15 @@ from benchmark.agents.sampling import sample_configs
 from benchmark.cells import run_cells
 from benchmark.config_layers import describe_differences
 from benchmark.engine import ENGINES
-from benchmark.envs.reward import load_rn, make_env, task_limits
+from benchmark.envs.reward import load_rn, make_env
+from benchmark.envs.tasks import task_limits
 from benchmark.errors import ConfigError, check_choice, check_range
 from benchmark.parallel import executor_scope
-from benchmark.rn.inner import ICM, REAL, AgentRun, RewardSetting, rn_setting, run_agents
+from benchmark.rn.engine import run_agents
+from benchmark.rn.inner import AgentRun, RewardSetting, rn_setting
+from benchmark.schema import (CELLS, FAILURES, ICM, REAL, RN_EVAL_META, RNS, SE_META, cell_path, collect_rn_eval,
+                              copy_run_files)
 
-EVAL_META = "rn_eval.json"
-CELLS = "cells"
-AGENTS_TABLE = "rn_agents.csv"
-CURVES_TABLE = "rn_curves.csv"
-FAILURES = "failures.json"
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class RNEvalConfig:
     """Root seed of agent seeds and hyperparameter samples."""
     engine: str = "batched"
     """batched: the DDQN / Dueling DDQN / discrete TD3 / TD3 cells of one (setting, agent kind) on a task with
-    vectorised dynamics train in lockstep, one job per worker (`benchmark.rn.batched`); ICM, other agents and tasks,
+    vectorised dynamics train in lockstep, one job per worker (`benchmark.rn.engine`); ICM, other agents and tasks,
     and scalar: one cell per job, one agent at a time. An evaluation written before this field existed ran
     scalar."""
 
@@ -122,7 +121,7 @@ def make_settings(config: RNEvalConfig, rn_dirs: list[Path | str]) -> list[EvalS
     for entry in rn_dirs:
         label, _, folder = str(entry).rpartition("=") if "=" in str(entry) else ("", "", str(entry))
         folder = Path(folder)
-        meta = io.read_json(folder / io.SE_META)
+        meta = io.read_json(folder / SE_META)
         if meta.get("kind") != "reward_network":
             raise ConfigError(f"{folder} holds a {meta.get('kind', 'unknown')!r}, not a reward network")
         if meta.get("task") != config.task:
@@ -151,28 +150,24 @@ def agent_specs(config: RNEvalConfig, agent: str) -> list[tuple[object, int]]:
     return list(zip(configs, seeds))
 
 
-def _cell_path(out: Path, setting: str, agent: str, index: int) -> Path:
-    return out / CELLS / f"{setting}__{agent}__{index:03d}.json"
-
-
 def run_rn_eval(config: RNEvalConfig, rn_dirs: list[Path | str], out: Path, *, workers: int = 1,
                 resume: bool = False, progress: bool = True, executor=None) -> pd.DataFrame:
     """Run every unfinished cell and return the tidy per-agent table (also written to OUT)."""
     settings = make_settings(config, rn_dirs)
-    out = io.prepare_out_dir(out, resume, EVAL_META)
+    out = io.prepare_out_dir(out, resume, RN_EVAL_META)
     _write_or_check_meta(out, config, settings, resume)
     (out / CELLS).mkdir(exist_ok=True)
     _copy_rns(out, settings)
     specs = {agent: agent_specs(config, agent) for agent in config.agents}
     todo = [(s, a, k) for k in range(config.agents_count) for s in settings for a in config.agents
-            if not _cell_path(out, s.name, a, k).exists()]
+            if not cell_path(out, s.name, a, k).exists()]
     total = len(settings) * len(config.agents) * config.agents_count
 
     jobs = _jobs(config, todo, specs, workers)
     _drop_stale_failures(out / FAILURES)
 
     def name(job) -> str:
-        return ",".join(_cell_path(out, setting.name, agent, k).stem for setting, agent, k in job)
+        return ",".join(cell_path(out, setting.name, agent, k).stem for setting, agent, k in job)
 
     with executor_scope(executor, workers) as pool, \
             tqdm(total=total, initial=total - len(todo), disable=not progress, unit="agent", desc="rn-eval") as bar:
@@ -185,13 +180,13 @@ def run_rn_eval(config: RNEvalConfig, rn_dirs: list[Path | str], out: Path, *, w
         def write(job, runs):
             for (setting, agent, k), run in zip(job, runs):
                 agent_config, seed = specs[agent][k]
-                io.write_json(_cell_path(out, setting.name, agent, k),
+                io.write_json(cell_path(out, setting.name, agent, k),
                               {"row": _row(config, setting, agent, k, agent_config, seed, run)})
                 bar.update(1)
 
         failures = run_cells(pool, jobs, submit=submit, write=write, name=name, failures_path=out / FAILURES,
                              workers=workers)
-    frame = collect(out)
+    frame = collect_rn_eval(out)
     if failures:
         raise RuntimeError(f"{len(failures)} cell(s) failed (see {out / FAILURES}); rerun with --resume")
     return frame
@@ -200,7 +195,7 @@ def run_rn_eval(config: RNEvalConfig, rn_dirs: list[Path | str], out: Path, *, w
 def _jobs(config: RNEvalConfig, todo: list[tuple], specs: dict, workers: int) -> list[tuple]:
     """The executor jobs of the unfinished cells, each a tuple of cells: with engine batched, the lockstep cells
     of one (setting, agent kind) split into one job per worker (at most); every other cell a job of its own."""
-    from benchmark.rn.batched import lockstep_job
+    from benchmark.rn.engine import lockstep_job
 
     groups: dict[tuple, list] = {}
     for cell in todo:
@@ -241,7 +236,7 @@ def _write_or_check_meta(out: Path, config: RNEvalConfig, settings: list[EvalSet
     limit, solved = task_limits(config.task)
     meta = {"config": config.to_dict(), "task_solved": solved, "episode_limit": limit,
             "settings": {s.name: s.describe() for s in settings}, "versions": io.package_versions()}
-    path = out / EVAL_META
+    path = out / RN_EVAL_META
     if resume and path.exists():
         stored = io.read_json(path)
         stored_config = {"engine": "scalar", **stored["config"]}  # written before the engine field: scalar
@@ -258,24 +253,5 @@ def _copy_rns(out: Path, settings: list[EvalSetting]) -> None:
     """Keep a copy of every RN used (weights, metadata, NES history) so analysis needs only OUT."""
     for setting in settings:
         if setting.path is not None:
-            io.copy_run_files(setting.path, out / "rns" / setting.name)
+            copy_run_files(setting.path, out / RNS / setting.name)
 
-
-def collect(out: Path) -> pd.DataFrame:
-    """The tidy tables from the cell files: OUT/rn_agents.csv (one row per agent, without the curves) and
-    OUT/rn_curves.csv (one row per training episode: return, length, cumulative steps)."""
-    out = Path(out)
-    rows = [io.read_json(p)["row"] for p in sorted((out / CELLS).glob("*.json"))]
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        io.write_csv(out / AGENTS_TABLE, frame)
-        return frame
-    io.write_csv(out / AGENTS_TABLE, frame.drop(columns=["curve_returns", "curve_lengths"]))
-    curves = []
-    for r in frame.itertuples():
-        returns, lengths = json.loads(r.curve_returns), json.loads(r.curve_lengths)
-        curves.append(pd.DataFrame({"setting": r.setting, "agent": r.agent, "agent_index": r.agent_index,
-                                    "episode": np.arange(1, len(returns) + 1), "real_return": returns,
-                                    "length": lengths, "steps": np.cumsum(lengths)}))
-    io.write_csv(out / CURVES_TABLE, pd.concat(curves, ignore_index=True))
-    return frame

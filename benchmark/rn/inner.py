@@ -17,11 +17,11 @@ import torch
 
 from benchmark.agents.icm import ICMConfig, ICMEnv
 from benchmark.agents.registry import make_agent
-from benchmark.envs.reward import RewardEnv, RewardMode, RNConfig, make_env, state_dim, task_limits
+from benchmark.envs.reward import RewardEnv, RewardMode, RNConfig, make_env, state_dim
+from benchmark.envs.tasks import task_limits
 from benchmark.errors import ConfigError
+from benchmark.schema import ICM, REAL
 
-REAL, ICM = "real", "icm"
-"""Names of the two baseline settings (an RN setting is named by its label, by default its mode)."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class AgentRun:
 
 def solve_point(returns, lengths, threshold: float, window: int) -> tuple[int, int] | None:
     """(episodes, steps) until the mean of the last `window` returns first reached `threshold` (the stopping
-    rule of `benchmark.agents.ddqn.should_stop`), or None."""
+    rule of `benchmark.agents.common.should_stop`), or None."""
     r = np.asarray(returns, dtype=np.float64)
     if len(r) < window:
         return None
@@ -153,23 +153,6 @@ def agent_run(result, threshold: float, window: int, reward_diverged: bool, test
                     None if point is None else point[0], None if point is None else point[1],
                     bool(result.diverged or reward_diverged), np.asarray(test_returns).tolist(),
                     int(np.sum(test_lengths)), wall_s)
-
-
-def run_agents(task: str, jobs: list[tuple[RewardSetting, object, int]], test_episodes: int,
-               stop_at_solved: bool = True, engine: str = "scalar") -> list[AgentRun]:
-    """run_agent for each (setting, config, seed): one executor job. engine scalar: one agent after another;
-    batched: the DDQN / Dueling DDQN and TD3 (discrete, continuous) agents on the real reward or an RN of a
-    vectorised task train in lockstep, the others one after another (`benchmark.rn.batched`); the records are the
-    same either way (the TD3s' up to float summation order)."""
-    from benchmark.engine import ENGINES
-    from benchmark.errors import check_choice
-
-    check_choice("engine", engine, ENGINES)
-    if engine == "batched":
-        from benchmark.rn.batched import run_agents_batched
-
-        return run_agents_batched(task, jobs, test_episodes, stop_at_solved)
-    return [run_agent(task, s, c, seed, test_episodes, stop_at_solved) for s, c, seed in jobs]
 
 
 def rn_setting(config: RNConfig, params) -> RewardSetting:

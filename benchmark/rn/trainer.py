@@ -38,8 +38,8 @@ its iteration are kept in the checkpoint and the metadata.
 
 Engines (`RNRunConfig.engine`): batched (default) trains the DDQN / Dueling DDQN and discrete TD3 agents (CartPole,
 Acrobot) or the continuous TD3 agents (MountainCarContinuous) of a worker's members in lockstep on a task with
-vectorised dynamics (`benchmark.rn.batched`; the same AgentRun records as scalar, tested; the TD3s' up to float
-summation order, see `benchmark.agents.batched_td3` and `benchmark.agents.batched_td3_discrete`); scalar trains
+vectorised dynamics (`benchmark.rn.engine`; the same AgentRun records as scalar, tested; the TD3s' up to float
+summation order, see `benchmark.agents.lockstep.td3` and `benchmark.agents.lockstep.td3_discrete`); scalar trains
 one agent at a time. Tabular agents, PPO, other tasks and ICM
 always take the scalar path.
 
@@ -56,17 +56,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark import io, rng
+from benchmark import io, rng, schema
 from benchmark.agents.registry import check_agent_fits_task, get_agent_kind, kind_of
 from benchmark.agents.sampling import sample_configs
 from benchmark.engine import ENGINES
-from benchmark.envs.reward import (RewardEnv, RewardMode, RNConfig, initial_rn_parameters, make_env, rn_dims,
-                                   save_rn, task_limits)
+from benchmark.envs.reward import RewardEnv, RewardMode, RNConfig, initial_rn_parameters, make_env, rn_dims, save_rn
+from benchmark.envs.tasks import task_limits
 from benchmark.errors import ConfigError, check_choice, check_range
+from benchmark.nes.checkpoint import RunState, load_checkpoint, save_checkpoint
 from benchmark.nes.loop import Scores, run_nes
 from benchmark.nes.strategy import NESConfig
-from benchmark.nes.trainer import RunState, _checkpoint, load_checkpoint
-from benchmark.rn.inner import AgentRun, rn_setting, run_agents
+from benchmark.rn.engine import run_agents
+from benchmark.rn.inner import AgentRun, rn_setting
 
 CLIFF_NES = NESConfig(population=16, noise_std=0.1, step_size=0.5)
 """The paper's NES settings for Cliff Walking RNs (population 16, noise 0.1, step size 0.5)."""
@@ -77,7 +78,7 @@ class RNRunConfig:
     """One RN training run."""
 
     task: str = "CliffWalking-v1"
-    """Real task (`benchmark.envs.reward.task_limits`: CliffWalking-v1, MountainCarContinuous-v0, HalfCheetah-v5
+    """Real task (`benchmark.envs.tasks.task_limits`: CliffWalking-v1, MountainCarContinuous-v0, HalfCheetah-v5
     (mujoco extra), the SE tasks)."""
     mode: str = RewardMode.POTENTIAL_ADDITIVE.value
     """RewardMode value of the RN (any mode with parameters; `real` has nothing to learn)."""
@@ -108,7 +109,7 @@ class RNRunConfig:
     """RN architecture; None: RNConfig's defaults with this run's mode (if given, its mode must be `mode`)."""
     engine: str = "batched"
     """batched: DDQN / Dueling DDQN, discrete TD3 and continuous TD3 agents on a task with vectorised dynamics
-    (benchmark.envs.tasks.vectorised_task) train in lockstep (`benchmark.rn.batched`); other agents and tasks, and
+    (benchmark.envs.tasks.vectorised_task) train in lockstep (`benchmark.rn.engine`); other agents and tasks, and
     scalar: one agent at a time (the reference).
     A checkpoint written before this field existed ran scalar."""
 
@@ -205,7 +206,7 @@ def train_rn(run: RNRunConfig, out: Path, *, workers: int = 1, resume: bool = Fa
     stop_after: end after this many iterations of this call (used to test resuming).
     """
     _, threshold = task_limits(run.task)
-    out = io.prepare_out_dir(out, resume, io.CHECKPOINT)
+    out = io.prepare_out_dir(out, resume, schema.CHECKPOINT)
     state = _load_or_start(run, out, resume)
 
     def evaluate(it: int, centre: np.ndarray, members: np.ndarray, pool) -> Scores:
@@ -215,7 +216,7 @@ def train_rn(run: RNRunConfig, out: Path, *, workers: int = 1, resume: bool = Fa
         return Scores(np.array(fitness[0]), np.array([np.mean(f) for f in fitness[1:]]),
                       sum(a.train_steps + a.test_steps for member in runs for a in member), runs)
 
-    run_nes(run, state, evaluate, _columns, lambda s: _checkpoint(out, run, s), workers=workers,
+    run_nes(run, state, evaluate, _columns, lambda s: save_checkpoint(out, run, s), workers=workers,
             executor=executor, progress=progress, desc=f"RN {run.mode} {run.task}", score_format=".0f",
             stop_after=stop_after)
     if state.iteration >= run.iterations:

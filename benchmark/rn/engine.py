@@ -1,9 +1,10 @@
-"""The batched route of the RN inner loop: the agents of a job whose kind has a lockstep trainer (DDQN / Dueling
-DDQN, `benchmark.agents.batched`; discrete TD3, `benchmark.agents.batched_td3_discrete`; continuous TD3,
-`benchmark.agents.batched_td3`) train in lockstep on
-`BatchedRewardEnv` copies (an RN setting) or `BatchedTask` copies (the real reward) of a task with vectorised
-dynamics (`benchmark.envs.tasks.vectorised_task`: CartPole, Acrobot, MountainCarContinuous), and come back as the
-same `AgentRun` records as `benchmark.rn.inner.run_agent` would give them.
+"""The RN inner loop's jobs through either engine (`run_agents`), the reward-network counterpart of
+`benchmark.engine`. With the batched engine, the agents of a job whose kind has a lockstep trainer (DDQN / Dueling
+DDQN, `benchmark.agents.lockstep.ddqn`; discrete TD3, `benchmark.agents.lockstep.td3_discrete`; continuous TD3,
+`benchmark.agents.lockstep.td3`) train in lockstep on `BatchedRewardEnv` copies (an RN setting) or `BatchedTask`
+copies (the real reward) of a task with vectorised dynamics (`benchmark.envs.tasks.vectorised_task`: CartPole,
+Acrobot, MountainCarContinuous), and come back as the same `AgentRun` records as `benchmark.rn.inner.run_agent`
+would give them.
 
 Agents without a lockstep trainer (tabular, PPO), the ICM setting (trained online) and tasks
 without vectorised dynamics (Cliff Walking, HalfCheetah) take the scalar path, one agent at a time. A member whose
@@ -17,12 +18,26 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from benchmark.agents.lockstep import AgentSpec, evaluate_batched
+from benchmark.agents.common import AgentSpec
+from benchmark.agents.lockstep.core import evaluate_batched
 from benchmark.agents.registry import action_space_type, kind_of
-from benchmark.engine import batch_key, partition_by_cost
-from benchmark.envs.reward import BatchedRewardEnv, task_limits
-from benchmark.envs.tasks import BatchedTask, vectorised_task
+from benchmark.engine import ENGINES, batch_key, partition_by_cost
+from benchmark.envs.reward import BatchedRewardEnv
+from benchmark.envs.tasks import BatchedTask, task_limits, vectorised_task
+from benchmark.errors import check_choice
 from benchmark.rn.inner import REAL, AgentRun, RewardSetting, agent_run, run_agent
+
+
+def run_agents(task: str, jobs: list[tuple[RewardSetting, object, int]], test_episodes: int,
+               stop_at_solved: bool = True, engine: str = "scalar") -> list[AgentRun]:
+    """run_agent for each (setting, config, seed): one executor job. engine scalar: one agent after another;
+    batched: the DDQN / Dueling DDQN and TD3 (discrete, continuous) agents on the real reward or an RN of a
+    vectorised task train in lockstep, the others one after another (`run_agents_batched`); the records are the
+    same either way (the TD3s' up to float summation order)."""
+    check_choice("engine", engine, ENGINES)
+    if engine == "batched":
+        return run_agents_batched(task, jobs, test_episodes, stop_at_solved)
+    return [run_agent(task, s, c, seed, test_episodes, stop_at_solved) for s, c, seed in jobs]
 
 
 def lockstep_job(task: str, setting: RewardSetting, config) -> bool:

@@ -1,6 +1,7 @@
-"""What every lockstep trainer shares (`benchmark.agents.batched` for DDQN, `benchmark.agents.batched_td3` for
-continuous TD3, `benchmark.agents.batched_td3_discrete` for discrete TD3; what only the two TD3s share is in
-`benchmark.agents.lockstep_td3`): many agents trained as one computation, each member in one row of every tensor.
+"""What every lockstep trainer shares (`benchmark.agents.lockstep.ddqn` for DDQN, `benchmark.agents.lockstep.td3`
+for continuous TD3, `benchmark.agents.lockstep.td3_discrete` for discrete TD3; what only the two TD3s share is in
+`benchmark.agents.lockstep.td3_common`): many agents trained as one computation, each member in one row of every
+tensor.
 
 - `BatchedMLP`: stacked, padded MLPs in one flat parameter tensor, with a hand-written backward pass;
 - `BatchedAdam`: torch.optim.Adam's step with per-row learning rates and step counts;
@@ -14,27 +15,19 @@ as its scalar agent would (up to float summation order).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
 
 from benchmark import rng
-from benchmark.agents.budget import should_stop
-from benchmark.agents.ddqn import TrainResult, buffer_capacity
+from benchmark.agents.common import AgentSpec, TrainResult, buffer_capacity, should_stop
 from benchmark.nets import ACTIVATION_FNS
 
-_BETA1, _BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults, same formula as its step()
-_V_FLOOR = 1e-36  # see BatchedAdam.step
-
-
-@dataclass(frozen=True)
-class AgentSpec:
-    """One member of a batch: its hyperparameters (any agent config) and seed."""
-
-    config: object
-    seed: int
+ADAM_BETA1, ADAM_BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
+"""torch.optim.Adam's default betas and eps (`BatchedAdam` applies the same formula as its step())."""
+ADAM_V_FLOOR = 1e-36
+"""The floor under Adam's second moment before its square root (see `BatchedAdam.step`)."""
 
 
 class BatchedEnv(Protocol):
@@ -326,17 +319,17 @@ class BatchedAdam:
         these passes over [M, D] are a third of a discrete-TD3 tick)."""
         self.steps[mask] += 1
         steps = np.maximum(self.steps, 1)
-        step_size = torch.from_numpy((self.lr / (1.0 - _BETA1 ** steps)).astype(np.float32))[:, None]
-        bc2_sqrt = torch.from_numpy(np.sqrt(1.0 - _BETA2 ** steps).astype(np.float32))[:, None]
+        step_size = torch.from_numpy((self.lr / (1.0 - ADAM_BETA1 ** steps)).astype(np.float32))[:, None]
+        bc2_sqrt = torch.from_numpy(np.sqrt(1.0 - ADAM_BETA2 ** steps).astype(np.float32))[:, None]
         idle = None if mask.all() else torch.from_numpy(~mask)
         if idle is not None:
             kept_m, kept_v = self.m[idle], self.v[idle]
-        self.m.lerp_(grad, 1.0 - _BETA1)
-        scratch = grad.mul(1.0 - _BETA2).mul_(grad)
-        self.v.mul_(_BETA2).add_(scratch)
+        self.m.lerp_(grad, 1.0 - ADAM_BETA1)
+        scratch = grad.mul(1.0 - ADAM_BETA2).mul_(grad)
+        self.v.mul_(ADAM_BETA2).add_(scratch)
         # sqrt of v >= 1e-36 instead of v: the same denominator bit for bit (sqrt(1e-36) / bc2_sqrt <= 3.2e-17 is
         # below half an ulp of eps), but torch's sqrt is some 20x slower on zeros (never-updated weights)
-        denom = torch.clamp_min(self.v, _V_FLOOR, out=scratch).sqrt_().div_(bc2_sqrt).add_(_ADAM_EPS)
+        denom = torch.clamp_min(self.v, ADAM_V_FLOOR, out=scratch).sqrt_().div_(bc2_sqrt).add_(ADAM_EPS)
         new_theta = theta - torch.mul(step_size, self.m).div_(denom)
         if idle is not None:
             self.m[idle], self.v[idle] = kept_m, kept_v
@@ -420,7 +413,7 @@ def padded_slots(batch_sizes: np.ndarray, hidden: int, layers: int) -> int:
 
 class BatchedReplay:
     """The replay buffers of all rows as one packed tensor [M, capacity, obs | next obs | action | reward |
-    terminated]; row i holds at most caps[i] transitions (a ring, like `benchmark.agents.ddqn.ReplayBuffer`).
+    terminated]; row i holds at most caps[i] transitions (a ring, like `benchmark.agents.common.ReplayBuffer`).
     Actions take action_width columns (1 for an integer action, stored as a float)."""
 
     def __init__(self, caps: np.ndarray, obs_dim: int, action_width: int):
@@ -465,8 +458,8 @@ def config_column(configs: list, name: str) -> np.ndarray:
 class EpsilonGreedy:
     """Epsilon-greedy training actions of every row with DDQN's per-episode schedule: eps starts at eps_init and
     is multiplied by eps_decay after every episode, down to eps_min; a row acts at random during its first
-    init_episodes episodes and learns once they are done (`learning`). The draws are the scalar agents': coin from EXPLORE_COIN, random action from
-    EXPLORE_ACTION (index 0), both at the row's step counter."""
+    init_episodes episodes and learns once they are done (`learning`). The draws are the scalar agents': coin from
+    EXPLORE_COIN, random action from EXPLORE_ACTION (index 0), both at the row's step counter."""
 
     def __init__(self, configs: list):
         self.eps_min, self.eps_decay = config_column(configs, "eps_min"), config_column(configs, "eps_decay")

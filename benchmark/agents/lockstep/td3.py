@@ -1,15 +1,15 @@
 """Lockstep continuous TD3: many `benchmark.agents.td3.TD3` agents trained as one computation.
 
-Each member has its own TD3Config (learning rate, batch size, hidden size and layers, gamma, tau, noise
-process and scales, start_steps, policy_delay, ...), seed and environment copy; the machinery is the DDQN
-engine's (`benchmark.agents.lockstep`) and what both TD3s share (`benchmark.agents.lockstep_td3`): stacked padded
+Each member has its own TD3Config (learning rate, batch size, hidden size and layers, gamma, tau, noise process and
+scales, start_steps, policy_delay, ...), seed and environment copy; the machinery is the DDQN engine's
+(`benchmark.agents.lockstep.core`) and what both TD3s share (`benchmark.agents.lockstep.td3_common`): stacked padded
 networks with hand-written backward passes, per-row Adam, one packed replay tensor, per-member stopping and
 compaction of finished members. The actors are one stacked MLP (M rows), the twin critics another (2M rows: every
 member's Q1, then every member's Q2). Every random number is the scalar agent's (see the streams in td3.py's
 docstring), so each member trains as TD3 with the same config and seed would, up to float summation order (bmm
-instead of mm, padding). That order shows in the continuous actions, and the difference grows with training:
-training returns and weights agree within 1e-3 over ~1,300 updates (tests/test_batched_td3.py); over whole runs
-the two engines' agents can drift further apart (episode lengths differing by a step, say).
+instead of mm, padding). That order shows in the continuous actions, and the difference grows with training: training
+returns and weights agree within 1e-3 over ~1,300 updates (tests/test_batched_td3.py); over whole runs the two
+engines' agents can drift further apart (episode lengths differing by a step, say).
 
 A non-finite critic or actor loss, or a non-finite actor output, marks that member diverged and ends it (the
 update with the bad loss is not applied), as in the scalar agent.
@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from benchmark import rng
-from benchmark.agents.ddqn import TrainResult
-from benchmark.agents.lockstep import ACTIVATION_BACKWARD, AgentSpec, BatchedEnv, BatchedMLP, step_env
-from benchmark.agents.lockstep_td3 import TD3Lockstep, TD3Policy
+from benchmark.agents.common import AgentSpec, TrainResult
+from benchmark.agents.lockstep.core import ACTIVATION_BACKWARD, BatchedEnv, BatchedMLP, step_env
+from benchmark.agents.lockstep.td3_common import TD3Lockstep, TD3Policy
 from benchmark.agents.rollout import action_bounds
 from benchmark.agents.td3 import TD3
 from benchmark.envs.tasks import Task

@@ -1,5 +1,5 @@
-"""What the two lockstep TD3 trainers share (continuous `benchmark.agents.batched_td3`, discrete
-`benchmark.agents.batched_td3_discrete`), on top of `benchmark.agents.lockstep`:
+"""What the two lockstep TD3 trainers share (continuous `benchmark.agents.lockstep.td3`, discrete
+`benchmark.agents.lockstep.td3_discrete`), on top of `benchmark.agents.lockstep.core`:
 
 - `TD3Lockstep`: the actors (one stacked MLP, M rows) and twin critics (another, 2M rows: every member's Q1, then
   every member's Q2), their targets, Adam states and final weights; the padded minibatch, the clipped double-Q
@@ -7,7 +7,7 @@
 - `TD3Policy`: the trained actors and critics, and `load_into` a scalar agent for inspection.
 
 Both scalar agents (`benchmark.agents.td3.TD3`, `benchmark.agents.td3_discrete.TD3Discrete`) keep an `actor`
-(nn.Sequential) and a `critic` (`benchmark.agents.td3_discrete.TwinCritic`), which is what members start from.
+(nn.Sequential) and a `critic` (`benchmark.agents.common.TwinCritic`), which is what members start from.
 """
 from __future__ import annotations
 
@@ -16,9 +16,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from benchmark.agents.ddqn import TrainResult
-from benchmark.agents.lockstep import AgentSpec, BatchedAdam, BatchLayout, BatchedEnv, BatchedMLP, Lockstep, Minibatch
-from benchmark.agents.td3_discrete import TwinCritic
+from benchmark.agents.common import AgentSpec, TrainResult, TwinCritic
+from benchmark.agents.lockstep.core import BatchedAdam, BatchedEnv, BatchedMLP, BatchLayout, Lockstep, Minibatch
 
 __all__ = ["TD3Lockstep", "TD3Policy", "twin_critic_parameters"]
 
@@ -33,7 +32,7 @@ def twin_critic_parameters(critic: TwinCritic, c: int) -> list[torch.Tensor]:
 
 class TD3Policy:
     """The actors and twin critics of M trained TD3 members (weights as they were when each member stopped);
-    subclasses add `greedy` (what `benchmark.agents.lockstep.evaluate_batched` calls)."""
+    subclasses add `greedy` (what `benchmark.agents.lockstep.core.evaluate_batched` calls)."""
 
     def __init__(self, actor: BatchedMLP, critic: BatchedMLP):
         self.actor, self.critic = actor, critic

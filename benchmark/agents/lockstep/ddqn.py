@@ -1,4 +1,4 @@
-"""The batched engine: many DDQN agents trained in lockstep as one computation.
+"""Lockstep DDQN (the batched engine's DDQN / Dueling DDQN): many DDQN agents trained as one computation.
 
 Each member (agent) has its own hyperparameters, seed, environment copy, replay buffer, Adam state,
 exploration schedule, episode clock and stopping rule; finished members are masked, not waited for.
@@ -6,20 +6,21 @@ Varied architectures stay exact: hidden sizes are padded to the largest and mask
 hidden layers skip the extra layers through a per-member gate, and batch sizes are padded and the loss
 masked. Every random number comes from `benchmark.rng`, keyed by the member's seed, so each member trains
 as `benchmark.agents.ddqn.DDQN` would with the same config and seed (up to float summation order).
-The machinery shared with the lockstep TD3s (`benchmark.agents.batched_td3`, `benchmark.agents.batched_td3_discrete`)
-is in `benchmark.agents.lockstep`.
+The machinery shared with the lockstep TD3s (`benchmark.agents.lockstep.td3`,
+`benchmark.agents.lockstep.td3_discrete`) is in `benchmark.agents.lockstep.core`.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from benchmark.agents.ddqn import DDQN, DDQNConfig, QNetwork, TrainResult
-from benchmark.agents.lockstep import (AgentSpec, BatchedAdam, BatchedEnv, BatchedMLP, BatchLayout, EpsilonGreedy,
-                                       Lockstep, evaluate_batched, step_env)
+from benchmark.agents.common import AgentSpec, TrainResult
+from benchmark.agents.ddqn import DDQN, DDQNConfig, QNetwork
+from benchmark.agents.lockstep.core import (BatchedAdam, BatchedEnv, BatchedMLP, BatchLayout, EpsilonGreedy, Lockstep,
+                                            step_env)
 from benchmark.envs.tasks import Task
 
-__all__ = ["AgentSpec", "BatchedEnv", "BatchedQ", "evaluate_batched", "step_env", "train_batched"]
+__all__ = ["BatchedQ", "DDQNLockstep", "train_batched"]
 
 
 class BatchedQ(BatchedMLP):
@@ -47,8 +48,8 @@ class BatchedQ(BatchedMLP):
         return self.forward(self.theta, obs).max(1).indices.reshape(-1).numpy()
 
 
-class _Lockstep(Lockstep):
-    """DDQN's per-member state: Q-network, target, Adam, epsilon schedule, replay."""
+class DDQNLockstep(Lockstep):
+    """DDQN's per-member state: Q-network, target, Adam, epsilon schedule, replay (`train_batched` runs it)."""
 
     _ROW_ARRAYS = Lockstep._ROW_ARRAYS + ("batch",)
     _ROW_TENSORS = ("theta", "target", "grad", "gamma", "tau", "inv_batch")
@@ -151,4 +152,4 @@ def train_batched(task: Task, env: BatchedEnv, specs: list[AgentSpec],
                   solved: float | None) -> tuple[list[TrainResult], BatchedQ]:
     """Train one agent per spec on env copy i, all in lockstep; `solved` as in DDQN.train."""
     assert env.n == len(specs), "one environment copy per member"
-    return _Lockstep(task, env, specs, solved).run()
+    return DDQNLockstep(task, env, specs, solved).run()

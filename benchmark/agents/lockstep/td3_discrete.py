@@ -3,17 +3,17 @@
 Each member has its own TD3DiscreteConfig (learning rate, batch size, hidden size and layers, gamma, tau, policy
 delay, Gumbel-softmax temperature and hard sampling, target smoothing, logit penalty, sampled or argmax actions,
 epsilon schedule, init_episodes, ...), seed and environment copy. The machinery is the other lockstep trainers'
-(`benchmark.agents.lockstep`; actors, twin critics, targets, critic and delayed actor steps from
-`benchmark.agents.lockstep_td3`; exploration as the lockstep DDQN's, `EpsilonGreedy`). The critics have one output
-per action, as the scalar agent's. Every random number is the scalar agent's (see td3_discrete.py's docstring:
-minibatch indices and both Gumbel noises of update u from the REPLAY stream at counter u; a sampled action's
-Gumbel noise from EXPLORE_ACTION at the step), so each member trains as TD3Discrete with the same config and seed
-would, up to float rounding: summation order (bmm instead of mm, padding) and the Adam step (BatchedAdam computes
+(`benchmark.agents.lockstep.core`; actors, twin critics, targets, critic and delayed actor steps from
+`benchmark.agents.lockstep.td3_common`; exploration as the lockstep DDQN's, `EpsilonGreedy`). The critics have one
+output per action, as the scalar agent's. Every random number is the scalar agent's (see td3_discrete.py's docstring:
+minibatch indices and both Gumbel noises of update u from the REPLAY stream at counter u; a sampled action's Gumbel
+noise from EXPLORE_ACTION at the step), so each member trains as TD3Discrete with the same config and seed would, up
+to float rounding: summation order (bmm instead of mm, padding) and the Adam step (BatchedAdam computes
 torch.optim.Adam's default step; the scalar agent uses torch's fused one, which rounds differently). Training
-returns, episode lengths and test returns come out equal and weights within 1e-4 over ~1,200 updates; against
-the scalar agent with the default Adam step, within 2e-5 over 2,400 (tests/test_batched_td3_discrete.py). Discrete
-actions carry no rounding differences forward until an argmax flips, so runs stay together far longer than
-continuous TD3's; Adam can still amplify them to steps of about lr over long runs (see the tests' ATOL).
+returns, episode lengths and test returns come out equal and weights within 1e-4 over ~1,200 updates; against the
+scalar agent with the default Adam step, within 2e-5 over 2,400 (tests/test_batched_td3_discrete.py). Discrete
+actions carry no rounding differences forward until an argmax flips, so runs stay together far longer than continuous
+TD3's; Adam can still amplify them to steps of about lr over long runs (see the tests' ATOL).
 
 Speed: at TD3DiscreteConfig's sizes (hidden 128 x 2, batch 128) a tick is mostly matmuls and per-parameter Adam
 work, which batching does not shrink, so the gain is modest (bench/td3_discrete_lockstep.py); it grows for small
@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from benchmark import rng
-from benchmark.agents.ddqn import TrainResult
-from benchmark.agents.lockstep import AgentSpec, BatchedEnv, EpsilonGreedy, step_env
-from benchmark.agents.lockstep_td3 import TD3Lockstep, TD3Policy
+from benchmark.agents.common import AgentSpec, TrainResult
+from benchmark.agents.lockstep.core import BatchedEnv, EpsilonGreedy, step_env
+from benchmark.agents.lockstep.td3_common import TD3Lockstep, TD3Policy
 from benchmark.agents.rollout import action_bounds
 from benchmark.agents.td3_discrete import (TD3Discrete, gumbel_noise, gumbel_softmax, soft_sample,
                                            straight_through)
