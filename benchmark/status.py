@@ -9,8 +9,8 @@ from pathlib import Path
 
 from benchmark import io
 from benchmark.errors import ConfigError
-from benchmark.schema import (CHECKPOINT, FAILURES, GIVEN_UP, HISTORY, PROTOCOL_META, SE_META, UNFINISHED_ITERATION,
-                              cell_path, complete_envs, read_history)
+from benchmark.schema import (CHECKPOINT, FAILURES, GIVEN_UP, HISTORY, PROTOCOL_META, SE_META, SET_META,
+                              UNFINISHED_ITERATION, cell_path, complete_envs, read_history)
 
 
 def describe(path: Path) -> list[str]:
@@ -21,6 +21,8 @@ def describe(path: Path) -> list[str]:
     if _is_se_run(path):
         return [_se_run(path)]
     runs = sorted(p for p in path.iterdir() if p.is_dir() and _is_se_run(p)) if path.is_dir() else []
+    if not runs and (path / SET_META).is_file():
+        return [f"{path}: an SE set that has started, with no seed's files yet (its first NES iteration is running)"]
     if not runs:
         raise ConfigError(f"{path} is neither a transfer folder nor an SE run or set (train-se, train-ses, fit-models)")
     states = [_se_state(p) for p in runs]

@@ -384,3 +384,9 @@ def test_status_reports_sets_and_transfer_folders_from_their_files(tmp_path, tin
     assert any(line.startswith("  se_001 learning: 1 iteration(s), last centre")
                and line.endswith("; 1 job(s) of the next iteration done") for line in out)
     assert main(["status", str(tmp_path / "missing")]) == 2
+    started = tmp_path / "started"  # train-ses has written set.json, no seed has files yet
+    started.mkdir()
+    shutil.copy(se_set / schema.SET_META, started / schema.SET_META)
+    capsys.readouterr()
+    assert main(["status", str(started)]) == 0
+    assert "no seed's files yet" in capsys.readouterr().out
