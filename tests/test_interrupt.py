@@ -85,8 +85,17 @@ def test_an_interrupt_raised_where_python_cannot_propagate_it_is_delivered_again
         def __del__(self):
             raise exc
 
+    # as in a terminal: SIGINT raises KeyboardInterrupt (a background job, e.g. under CI, inherits it ignored)
+    previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _drop_and_wait(exc, RaisesOnDelete, cli)
+    finally:
+        signal.signal(signal.SIGINT, previous_sigint)
+
+
+def _drop_and_wait(exc, raises_on_delete, cli):
     with pytest.raises(exc), cli.stop_signals():
-        RaisesOnDelete()  # dropped at once: its exception goes to sys.unraisablehook, not here
+        raises_on_delete()  # dropped at once: its exception goes to sys.unraisablehook, not here
         for _ in range(100):
             time.sleep(0.01)
         pytest.fail("the interrupt was lost")
