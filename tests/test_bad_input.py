@@ -87,33 +87,28 @@ FILE_CASES = {  # any command: the file itself is bad
 }
 
 
+def _assert_config_refused(tmp_path, capsys, command: list, content: str, message: str) -> None:
+    """`command --config FILE` with FILE holding `content` exits 2 with `message`, writing nothing."""
+    cfg = _config(tmp_path, content)
+    err = _refused(capsys, [*command, "--config", str(cfg), "--out", str(tmp_path / "out")], tmp_path / "out")
+    assert f"sebench: error: --config {cfg}: {message}" in err
+
+
 @pytest.mark.parametrize("case", RUN_CASES)
 @pytest.mark.parametrize("command", RUN_COMMANDS)
 def test_a_bad_run_config_is_refused_by_every_command(tmp_path, capsys, command, case):
-    content, message = RUN_CASES[case]
-    cfg = _config(tmp_path, content)
-    err = _refused(capsys, [*RUN_COMMANDS[command], "--config", str(cfg), "--out", str(tmp_path / "out")],
-                   tmp_path / "out")
-    assert f"sebench: error: --config {cfg}: {message}" in err
+    _assert_config_refused(tmp_path, capsys, RUN_COMMANDS[command], *RUN_CASES[case])
 
 
 @pytest.mark.parametrize("case", PROXY_CASES)
 def test_a_bad_proxy_hpo_config_is_refused(tmp_path, capsys, case):
-    content, message = PROXY_CASES[case]
-    cfg = _config(tmp_path, content)
-    err = _refused(capsys, [*ALL_COMMANDS["proxy-hpo"], "--config", str(cfg), "--out", str(tmp_path / "out")],
-                   tmp_path / "out")
-    assert f"sebench: error: --config {cfg}: {message}" in err
+    _assert_config_refused(tmp_path, capsys, ALL_COMMANDS["proxy-hpo"], *PROXY_CASES[case])
 
 
 @pytest.mark.parametrize("case", FILE_CASES)
 @pytest.mark.parametrize("command", ALL_COMMANDS)
 def test_a_config_file_that_is_not_a_json_object_is_refused(tmp_path, capsys, command, case):
-    content, message = FILE_CASES[case]
-    cfg = _config(tmp_path, content)
-    err = _refused(capsys, [*ALL_COMMANDS[command], "--config", str(cfg), "--out", str(tmp_path / "out")],
-                   tmp_path / "out")
-    assert f"sebench: error: --config {cfg}: {message}" in err
+    _assert_config_refused(tmp_path, capsys, ALL_COMMANDS[command], *FILE_CASES[case])
 
 
 @pytest.mark.parametrize("command", ALL_COMMANDS)
