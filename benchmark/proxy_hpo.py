@@ -188,7 +188,7 @@ def _run_bohb(run: _Run) -> None:
         try:
             worker.run(background=True)
             master = SweepBOHB(space, min_budget=config.min_budget, max_budget=config.max_budget, eta=config.eta,
-                               worker_wait=60, start_grace=30, time_limit=max(1e-3, run.time_left()),
+                               worker_wait=60, start_grace=30, deadline=run.start + config.wall_budget_s,
                                run_id=run_id, nameserver=ns_host, nameserver_port=ns_port, host=DEFAULT_HOST,
                                ping_interval=1, working_directory=str(run.out / PROXY_HPO_BOHB),
                                result_logger=compat.ResultLogger(run.out / PROXY_HPO_BOHB))

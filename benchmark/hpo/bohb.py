@@ -27,11 +27,12 @@ class SweepBOHB(BOHB):
     start_grace: seconds after which run() starts with fewer than min_n_workers workers (at least one).
     time_limit: seconds after run() starts from which no new job is submitted; run() returns once the jobs
         running then have finished (and been logged). None: no limit.
+    deadline: the same as an absolute time.monotonic() instant (a caller whose budget started before run()).
     """
 
     def __init__(self, configspace, *, min_budget, max_budget, eta, first_iteration: int = 0,
                  worker_wait: float | None = None, start_grace: float | None = 120.0,
-                 time_limit: float | None = None, **kwargs):
+                 time_limit: float | None = None, deadline: float | None = None, **kwargs):
         check_space(configspace)  # refuse bad input before hpbandster starts its (non-daemon) threads
         plain_budgets = budgets(min_budget, max_budget, eta)
         kwargs.setdefault("logger", hp_logger("master"))
@@ -44,7 +45,7 @@ class SweepBOHB(BOHB):
         self.worker_wait = worker_wait
         self.start_grace = start_grace
         self.time_limit = time_limit
-        self._deadline: float | None = None
+        self._deadline: float | None = deadline  # absolute (time.monotonic()); time_limit counts from run()
         self._time_up_logged = False
         self._abort_reason: str | None = None
         self._watchdog_stop = threading.Event()
@@ -54,8 +55,7 @@ class SweepBOHB(BOHB):
         up = self._deadline is not None and time.monotonic() >= self._deadline
         if up and not self._time_up_logged:
             self._time_up_logged = True
-            self.logger.warning("time limit of %g s reached: no new jobs; waiting for the %d running",
-                                self.time_limit, self.num_running_jobs)
+            self.logger.warning("time limit reached: no new jobs; waiting for the %d running", self.num_running_jobs)
         return up
 
     def get_next_iteration(self, iteration, iteration_kwargs={}):
@@ -133,7 +133,7 @@ class SweepBOHB(BOHB):
                 self.logger.warning("no worker alive for %.0f s: the sweep waits (start `sebench hpo worker`)", idle)
 
     def run(self, n_iterations=1, min_n_workers=1, iteration_kwargs=None):
-        if self.time_limit is not None:
+        if self.time_limit is not None and self._deadline is None:
             self._deadline = time.monotonic() + self.time_limit
         watchdog = threading.Thread(target=self._watchdog, name="sebench-hpo-watchdog", daemon=True)
         watchdog.start()
