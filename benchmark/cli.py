@@ -378,6 +378,26 @@ def _cmd_status(args) -> int:
     return 0
 
 
+def _add_recipes(sub) -> None:
+    p = sub.add_parser("recipes", help="the recipe (ablation) table: per arm, what its SEs cost and what they teach")
+    p.add_argument("arms", nargs="+", metavar="ARM=SET[,TRANSFER]",
+                   help="an arm's name, its train-ses folder and optionally a transfer folder run on its SEs")
+    p.add_argument("--real", type=Path, help="a transfer folder with the real baseline (default: the arms' own)")
+    p.add_argument("--out", type=Path, help="where recipes.md and the two CSV tables go (default: print only)")
+    p.set_defaults(func=_cmd_recipes)
+
+
+def _cmd_recipes(args) -> int:
+    from analysis.recipes import Arm, markdown, recipe_tables, write_recipe_tables
+
+    arms = [Arm.parse(a) for a in args.arms]
+    if args.out:
+        for path in write_recipe_tables(arms, args.real, args.out):
+            print(path)
+    print(markdown(*recipe_tables(arms, args.real)), end="")
+    return 0
+
+
 def _add_analyze(sub) -> None:
     p = sub.add_parser("analyze", help="tables and figures of train-se runs, transfer runs or sweeps")
     p.add_argument("runs", type=Path, nargs="+",
@@ -438,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_proxy_study(sub)
     _add_proxy_hpo(sub)
     _add_analyze(sub)
+    _add_recipes(sub)
     _add_status(sub)
     from benchmark.hpo.cli import add_parsers as add_hpo_parsers
     from benchmark.rn.cli import add_parsers as add_rn_parsers

@@ -390,3 +390,27 @@ def test_status_reports_sets_and_transfer_folders_from_their_files(tmp_path, tin
     capsys.readouterr()
     assert main(["status", str(started)]) == 0
     assert "no seed's files yet" in capsys.readouterr().out
+
+
+def test_recipes_table_counts_each_arms_seeds_and_summarises_its_transfer(tmp_path, tiny_run, se_set, capsys):
+    arm = tmp_path / "arm"
+    shutil.copytree(se_set, arm)
+    meta = io.read_json(arm / "se_000" / schema.SE_META)
+    io.write_json(arm / "se_000" / schema.SE_META, {**meta, "solved": True})  # seed 0 solved, seed 1 did not
+    given_up = arm / "se_002"
+    shutil.copytree(arm / "se_001", given_up)
+    (given_up / schema.SE_META).unlink()
+    io.write_json(given_up / schema.GIVEN_UP, {"reason": "iteration limit"})
+    hours = sum(float(r["time_s"]) for r in schema.read_history(arm / "se_000")) / 3600
+    assert main(["recipes", f"a={arm},{tiny_run[0]}", f"b={se_set}", "--out", str(tmp_path / "t")]) == 0
+    cost = pd.read_csv(tmp_path / "t" / "recipes_cost.csv").set_index("arm")
+    assert cost.loc["a", ["tried", "solved", "given_up", "learning"]].tolist() == [3, 1, 1, 0]
+    assert cost.loc["a", "yield"] == pytest.approx(1 / 3) and cost.loc["a", "hours_median"] == pytest.approx(hours)
+    assert cost.loc["b", "solved"] == 0 and cost.loc["b", "yield"] == 0
+    transfer = pd.read_csv(tmp_path / "t" / "recipes_transfer.csv")
+    assert sorted(set(transfer.setting)) == ["a", REAL]  # the arm's SE rows under its name, the real rows as real
+    assert (transfer.envs == 2).all() and (transfer.agents == 4).all()
+    assert "| a | 3 | 1 | 1 | 0 | 33% |" in capsys.readouterr().out
+    assert main(["recipes", "noequals"]) == 2
+    assert main(["recipes", f"a={arm},{tmp_path}"]) == 2  # not a transfer folder
+    assert main(["recipes", f"real={arm}"]) == 2
