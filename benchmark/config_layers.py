@@ -214,20 +214,23 @@ def _type_name(tp) -> str:
 _MISSING = "<absent>"
 
 
-def differences(stored, requested, path: str = "") -> list[str]:
-    """'field: stored X, requested Y' for each (nested) field in which two configs differ (as JSON: tuples and
-    lists compare equal)."""
+STORED_VS_REQUESTED = "{field}: stored {a}, requested {b}"
+
+
+def differences(stored, requested, path: str = "", wording: str = STORED_VS_REQUESTED) -> list[str]:
+    """One line per (nested) field in which two configs differ (as JSON: tuples and lists compare equal), worded
+    by `wording` with {field} (dotted path), {a} and {b}: by default 'field: stored X, requested Y'."""
     stored, requested = _plain(stored), _plain(requested)
     if not (isinstance(stored, dict) and isinstance(requested, dict)):
-        return [] if stored == requested else [f"{path.rstrip('.') or 'config'}: stored {_short(stored)}, "
-                                               f"requested {_short(requested)}"]
+        return [] if stored == requested else [wording.format(field=path.rstrip(".") or "config", a=_short(stored),
+                                                              b=_short(requested))]
     out = []
     for key in sorted(set(stored) | set(requested), key=str):
         a, b = stored.get(key, _MISSING), requested.get(key, _MISSING)
         if isinstance(a, dict) and isinstance(b, dict):
-            out += differences(a, b, f"{path}{key}.")
+            out += differences(a, b, f"{path}{key}.", wording)
         elif a != b:
-            out.append(f"{path}{key}: stored {_short(a)}, requested {_short(b)}")
+            out.append(wording.format(field=f"{path}{key}", a=_short(a), b=_short(b)))
     return out
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmark import io
-from benchmark.config_layers import layered
+from benchmark.config_layers import differences, layered
 from benchmark.envs.synthetic import LEGACY_SE_FIELDS
 from benchmark.nes.presets import preset_fields
 from benchmark.nes.trainer import RunConfig
@@ -103,7 +103,7 @@ def describe_ses(transfer: Path) -> list[str]:
                          f"{meta['iterations']} NES iterations, {_duration(meta.get('wall_time_s', 0.0))} of learning)")
     settings = list(recipes)
     for other in settings[1:]:
-        changed = recipe_diff(recipes[settings[0]], recipes[other])
+        changed = differences(recipes[settings[0]], recipes[other], wording="{field} {a} vs {b}")
         lines.append(f"{settings[0]} vs {other}: " + ("; ".join(changed) if changed else "the same recipe"))
     return lines
 
@@ -128,12 +128,6 @@ def recipe(meta: dict) -> str:
     hps = "varied" if fields.get("vary_hp") else "fixed"
     return (f"preset {fields['preset']}, {fields['centre_agents']} centre agent(s) with {hps} HPs, "
             f"population {fields.get('nes.population')}")
-
-
-def recipe_diff(first: dict, other: dict) -> list[str]:
-    """'field: a vs b' for each NES run setting in which two recipes differ."""
-    return [f"{key} {first.get(key, '-')} vs {other.get(key, '-')}" for key in sorted(set(first) | set(other))
-            if first.get(key) != other.get(key)]
 
 
 def _duration(seconds: float) -> str:

@@ -317,8 +317,8 @@ def test_headline_learns_the_ses_it_is_given_as_runs_and_takes_the_others_from_t
     assert lines[1] == (f"se_varied_hp: {zoo / 'se_000'} (preset none (sebench < 0.3.0), 1 centre agent(s) with varied "
                         "HPs, population 16; seed 0, solved after 55 NES iterations, 3.8 h of learning)")
     assert lines[2].startswith("se_fixed_hp vs se_varied_hp: agent.batch_size 16 vs 199; ")
-    assert "; centre_agents 2 vs 1; " in lines[2] and "; se.heads separate vs shared; " in lines[2]
-    assert lines[2].endswith("; vary_hp False vs True")
+    assert "; centre_agents 2 vs 1; " in lines[2] and '; se.heads "separate" vs "shared"; ' in lines[2]
+    assert lines[2].endswith("; vary_hp false vs true")
 
 
 def test_the_headline_learns_the_fixed_hp_se_and_takes_the_varied_hp_one_from_the_zoo_by_default():
