@@ -11,6 +11,7 @@ import ConfigSpace as CS
 
 from benchmark.nes.shaping import ShapingName
 from benchmark.nes.trainer import RunConfig
+from benchmark.envs.synthetic import DONE_TARGETS, SE_HEADS
 from benchmark.nets import ACTIVATIONS
 from search_spaces._ddqn import ddqn_hyperparameters
 
@@ -28,5 +29,7 @@ def se_space(name: str, seed: int | None, defaults: RunConfig) -> CS.Configurati
         CS.Categorical("se.activation", list(ACTIVATIONS), default=se.activation),
         CS.Integer("se.hidden_size", (48, 192), log=True, default=se.hidden_size),
         CS.Integer("se.hidden_layers", (1, 2), default=se.hidden_layers),
+        CS.Categorical("se.heads", list(SE_HEADS), default=se.heads),
+        CS.Categorical("se.done_target", list(DONE_TARGETS), default=se.done_target),
     ])
     return cs

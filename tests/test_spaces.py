@@ -37,8 +37,10 @@ def test_se_space_names_are_runconfig_paths_with_paper_defaults(name):
     expected = {"nes.shaping", "nes.step_size", "nes.nes_step_size", "nes.mirrored_sampling", "nes.noise_std",
                 "agent.init_episodes", "agent.batch_size", "agent.gamma", "agent.lr", "agent.tau", "agent.eps_init",
                 "agent.eps_min", "agent.eps_decay", "agent.activation", "agent.hidden_size", "agent.hidden_layers",
-                "se.activation", "se.hidden_size", "se.hidden_layers"}
+                "se.activation", "se.hidden_size", "se.hidden_layers", "se.heads", "se.done_target"}
     assert set(space) == expected
+    assert set(space["se.heads"].choices) == {"separate", "shared"}
+    assert set(space["se.done_target"].choices) == {"raw", "boolean"}
     assert set(space["nes.shaping"].choices) == {s.value for s in ShapingName}
     assert (space["nes.step_size"].lower, space["nes.step_size"].upper, space["nes.step_size"].log) == (0.1, 1.0, True)
     assert (space["nes.noise_std"].lower, space["nes.noise_std"].upper, space["nes.noise_std"].log) == (0.01, 1.0, True)
