@@ -125,13 +125,11 @@ class _Run:
     def now(self) -> float:
         return time.monotonic() - self.start
 
-    def time_left(self) -> float:
-        return self.config.wall_budget_s - self.now()
-
-    def evaluate(self, values: dict, budget: float, config_id=None) -> dict:
+    def evaluate(self, values: dict, budget: float, config_id=None, t0: float | None = None) -> dict:
+        """Evaluate and log one configuration; t0: its start as the caller read it (default: now)."""
         values = compat.plain(dict(values))
         fid = fidelity_of(self.config, budget)
-        t0 = self.now()
+        t0 = self.now() if t0 is None else t0
         record = {"config_id": compat.plain(config_id), "config": values, "budget": float(budget), **fid}
         try:
             result = self.bench.objective_function(values, fid, seed=self.config.seed)
@@ -157,8 +155,12 @@ class _Run:
 
 def _run_random(run: _Run) -> None:
     space = run.bench.get_configuration_space(seed=run.config.seed)
-    while run.time_left() > 0:
-        run.evaluate(dict(space.sample_configuration()), run.config.max_budget)
+    while True:
+        values = dict(space.sample_configuration())
+        t0 = run.now()  # the start that is logged is the one checked against the budget
+        if t0 >= run.config.wall_budget_s:
+            return
+        run.evaluate(values, run.config.max_budget, t0=t0)
 
 
 def _run_bohb(run: _Run) -> None:
