@@ -10,6 +10,7 @@ from benchmark import io, protocol, schema
 from benchmark.agents.ddqn import DDQNConfig
 from benchmark.cli import main
 from benchmark.errors import ConfigError
+from benchmark.parallel import SerialExecutor
 from benchmark.headline import zoo_set
 from benchmark.nes.strategy import NESConfig
 from benchmark.nes.trainer import RunConfig
@@ -50,6 +51,17 @@ def _without_some_cells(tmp_path, tiny_run, name):
         path.unlink()
     (partial / AGENTS_TABLE).unlink()
     return partial
+
+
+class CountingExecutor(SerialExecutor):
+    """Runs jobs in this process and counts them (the protocol submits one job per cell)."""
+
+    def __init__(self):
+        self.jobs = 0
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.jobs += 1
+        return super().submit(fn, *args, **kwargs)
 
 
 def _same_table(a, b):
@@ -180,23 +192,20 @@ def _cells(out):
     return {p.name: p.read_bytes() for p in sorted((out / CELLS).glob("*.json"))}
 
 
-def test_extended_run_reuses_earlier_cells_and_computes_only_the_rest(tmp_path, tiny_run, se_set, monkeypatch,
-                                                                       capsys):
+def test_extended_run_reuses_earlier_cells_and_computes_only_the_rest(tmp_path, tiny_run, se_set, capsys):
     small = ProtocolConfig(**{**TINY.to_dict(), "agents": ("ddqn",), "num_envs": 1})
     _run(tmp_path / "a", se_set, config=small)
-    submitted, submit = [], protocol._submit_cell
-    monkeypatch.setattr(protocol, "_submit_cell", lambda ex, config, setting, e, agent: (
-        submitted.append((setting.name, agent, e)) or submit(ex, config, setting, e, agent)))
-    extended = run_protocol(TINY, make_settings(TINY, [se_set]), tmp_path / "b", workers=1, reuse_from=[tmp_path / "a"])
+    counting = CountingExecutor()
+    extended = run_protocol(TINY, make_settings(TINY, [se_set]), tmp_path / "b", workers=1, executor=counting,
+                            reuse_from=[tmp_path / "a"])
     assert capsys.readouterr().out.splitlines()[0] == f"reused 2 cells from {tmp_path / 'a'}"
     reused = _cells(tmp_path / "a")
     assert len(reused) == 2 and all(_cells(tmp_path / "b")[name] == data for name, data in reused.items())
-    assert len(submitted) == 2 * 2 * 2 - 2 and ("se_fixed_hp", "ddqn", 0) not in submitted
+    assert counting.jobs == 2 * 2 * 2 - 2  # one job per cell not reused
     _same_table(tiny_run[1], extended)  # reused cells are what a fresh run computes
 
 
-def test_se_settings_and_real_baseline_run_apart_then_combine_without_computing(tmp_path, tiny_run, se_set,
-                                                                               monkeypatch):
+def test_se_settings_and_real_baseline_run_apart_then_combine_without_computing(tmp_path, tiny_run, se_set):
     se_only = tmp_path / "se_only"
     assert main(["transfer", "--ses", str(se_set), "--no-real", "--agents", "ddqn,dueling_ddqn", "--num-envs", "2",
                  "--agents-per-env", "2", "--episodes", "2", "--max-episodes", "3", "--workers", "1", "--quiet",
@@ -204,11 +213,10 @@ def test_se_settings_and_real_baseline_run_apart_then_combine_without_computing(
     assert len(_cells(se_only)) == 4 and not any(name.startswith(REAL) for name in _cells(se_only))
     assert "| ddqn | se_fixed_hp |" in (se_only / "summary.md").read_text()  # summarised without a real row
     run_protocol(TINY, make_settings(TINY, []), tmp_path / "real_only", workers=1, progress=False)
-    submitted = []
-    monkeypatch.setattr(protocol, "_submit_cell", lambda *args: submitted.append(args))
+    counting = CountingExecutor()
     combined = run_protocol(TINY, make_settings(TINY, [se_set]), tmp_path / "all", workers=1, progress=False,
-                            reuse_from=[tmp_path / "real_only", se_only])
-    assert submitted == []
+                            executor=counting, reuse_from=[tmp_path / "real_only", se_only])
+    assert counting.jobs == 0
     _same_table(tiny_run[1], combined)
     assert main(["transfer", "--no-real", "--out", str(tmp_path / "nothing")]) == 2
 
