@@ -1,10 +1,11 @@
 """The recipe table: what each SE recipe (an arm of an ablation) costs to learn and what its SEs teach.
 
-`sebench recipes ARM=SET[,TRANSFER] ... [--real TRANSFER]` reads, per arm, a train-ses folder (cost: seeds tried,
-solved, given up and still learning, the yield, NES iterations and wall hours per solved SE) and optionally a
-transfer folder run on that arm's SEs (per agent kind: agents, test return, training steps, the change against the
-real baseline, the share of agents solved). The real rows come from `--real` or from the arms' own transfer
-folders. Reads files only; safe while the runs write.
+`sebench recipes ARM=SET[,TRANSFER] ... [--real TRANSFER]` reads, per arm, a train-ses folder (its cost: seeds
+tried, solved, ended unsolved, given up and still learning; the yield, solved / ended; NES iterations and wall
+hours per solved SE) and optionally a transfer folder run on that arm's SEs (per agent kind: SEs, agents, test
+return, training steps, the change against the real baseline, the share of agents solved). The real rows come
+from `--real`, else from the first arm's transfer folder that has them. Every transfer folder must be of the same
+task and threshold. Reads files only (it writes nothing into the folders), so it is safe while runs write them.
 """
 from __future__ import annotations
 
@@ -14,15 +15,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.transfer import SUMMARY_COLUMNS, summarize
 from benchmark import io
 from benchmark.errors import ConfigError
-from benchmark.schema import AGENTS_TABLE, GIVEN_UP, PROTOCOL_META, REAL, SE_META, agent_table, collect_transfer, \
-    read_history
+from benchmark.schema import GIVEN_UP, PROTOCOL_META, REAL, SE_META, SET_META, read_history, read_transfer
 
-from analysis.transfer import summarize
-
-COST_COLUMNS = ["arm", "tried", "solved", "given_up", "learning", "yield", "iterations_median", "hours_median",
-                "hours_min", "hours_max"]
+COST_COLUMNS = ["arm", "tried", "solved", "unsolved", "given_up", "learning", "yield", "iterations_median",
+                "hours_median", "hours_min", "hours_max", "hours_per_solved"]
+"""unsolved: finished without solving (a set made with solved_only off); yield: solved / ended (all but learning);
+hours_*: each solved SE's own learning wall time; hours_per_solved: the wall time of every ended seed (given up
+and unsolved ones included) per solved SE."""
+TRANSFER_COLUMNS = SUMMARY_COLUMNS[:3] + ["envs"] + SUMMARY_COLUMNS[3:]
 
 
 @dataclass(frozen=True)
@@ -39,106 +42,154 @@ class Arm:
             raise ConfigError(f"arm '{text}': expected NAME=SET_DIR[,TRANSFER_DIR]")
         set_dir, _, transfer = paths.partition(",")
         arm = cls(name, Path(set_dir), Path(transfer) if transfer else None)
-        if not arm.set_dir.is_dir():
-            raise ConfigError(f"arm '{name}': {arm.set_dir} is not a folder (a train-ses --out folder)")
-        if arm.transfer_dir is not None and not (arm.transfer_dir / PROTOCOL_META).is_file():
-            raise ConfigError(f"arm '{name}': {arm.transfer_dir} is not a transfer folder (no {PROTOCOL_META})")
+        if not (arm.set_dir / SET_META).is_file() and not any(arm.set_dir.glob("se_*")):
+            raise ConfigError(f"arm '{name}': {arm.set_dir} is not an SE set (a train-ses --out folder, with "
+                              f"{SET_META} or se_* runs)")
+        if arm.transfer_dir is not None:
+            protocol_meta(arm.transfer_dir, f"arm '{name}'")
         return arm
 
 
+def protocol_meta(folder: Path, who: str) -> dict:
+    if not (Path(folder) / PROTOCOL_META).is_file():
+        raise ConfigError(f"{who}: {folder} is not a transfer folder (no {PROTOCOL_META})")
+    return io.read_json(Path(folder) / PROTOCOL_META)
+
+
 def seed_runs(set_dir: Path) -> list[dict]:
-    """One row per seed folder of a set: state, NES iterations and summed iteration wall time (s)."""
+    """One row per seed folder of a set: state, NES iterations and learning wall time (s) (from se.json or
+    given_up.json where the run has ended, else from its history)."""
     rows = []
     for folder in sorted(p for p in Path(set_dir).glob("se_*") if p.is_dir()):
         history = read_history(folder)
+        ended = {}
         if (folder / SE_META).is_file():
-            state = "solved" if io.read_json(folder / SE_META).get("solved") else "finished unsolved"
+            ended = io.read_json(folder / SE_META)
+            state = "solved" if ended.get("solved") else "unsolved"
+        elif (folder / GIVEN_UP).is_file():
+            ended, state = io.read_json(folder / GIVEN_UP), "given up"
         else:
-            state = "given up" if (folder / GIVEN_UP).is_file() else "learning"
-        rows.append({"seed_folder": folder.name, "state": state, "iterations": len(history),
-                     "wall_s": float(sum(float(r["time_s"]) for r in history))})
+            state = "learning"
+        rows.append({"seed_folder": folder.name, "state": state,
+                     "iterations": int(ended.get("iterations", len(history))),
+                     "wall_s": float(ended.get("wall_time_s", sum(float(r["time_s"]) for r in history)))})
     return rows
 
 
 def cost_row(arm: Arm) -> dict:
     runs = pd.DataFrame(seed_runs(arm.set_dir), columns=["seed_folder", "state", "iterations", "wall_s"])
-    solved = runs[runs.state == "solved"]
-    ended = runs[runs.state != "learning"]
+    counts = runs.state.value_counts()
+    solved, ended = runs[runs.state == "solved"], runs[runs.state != "learning"]
     hours = solved.wall_s / 3600
-    return {"arm": arm.name, "tried": len(runs), "solved": len(solved),
-            "given_up": int((runs.state == "given up").sum()), "learning": int((runs.state == "learning").sum()),
+    stat = (lambda f: f(hours)) if len(solved) else (lambda f: np.nan)
+    return {"arm": arm.name, "tried": len(runs), "solved": len(solved), "unsolved": int(counts.get("unsolved", 0)),
+            "given_up": int(counts.get("given up", 0)), "learning": int(counts.get("learning", 0)),
             "yield": len(solved) / len(ended) if len(ended) else np.nan,
             "iterations_median": solved.iterations.median() if len(solved) else np.nan,
-            "hours_median": hours.median() if len(solved) else np.nan,
-            "hours_min": hours.min() if len(solved) else np.nan, "hours_max": hours.max() if len(solved) else np.nan}
+            "hours_median": stat(pd.Series.median), "hours_min": stat(pd.Series.min), "hours_max": stat(pd.Series.max),
+            "hours_per_solved": ended.wall_s.sum() / 3600 / len(solved) if len(solved) else np.nan}
 
 
-def transfer_rows(arms: list[Arm], real: Path | None) -> pd.DataFrame:
-    """summarize() of every arm's SE rows (setting = the arm's name) and of the real rows."""
-    frames, solved = [], None
+def _check_same_task(metas: dict[Path, dict]) -> float:
+    """The threshold all transfer folders share (ConfigError naming the folders where task or threshold differ)."""
+    kinds = {(m["config"]["task"], m["task_solved"]) for m in metas.values()}
+    if len(kinds) > 1:
+        listed = "; ".join(f"{f}: {m['config']['task']} (solved at {m['task_solved']})" for f, m in metas.items())
+        raise ConfigError(f"the transfer folders are of different tasks or thresholds: {listed}")
+    return next(iter(kinds))[1]
+
+
+def transfer_rows(arms: list[Arm], real: Path | None) -> tuple[pd.DataFrame, list[str]]:
+    """summarize() of each arm's SE rows (setting = the arm's name) and of one real baseline, in arm order;
+    and notes on what is missing."""
+    metas = {a.transfer_dir: protocol_meta(a.transfer_dir, f"arm '{a.name}'") for a in arms if a.transfer_dir}
+    if real is not None:
+        metas[Path(real)] = protocol_meta(real, "--real")
+    if not metas:
+        return pd.DataFrame(columns=TRANSFER_COLUMNS), []
+    solved = _check_same_task(metas)
+    frames, notes, real_rows = [], [], None
+    if real is not None:
+        real_rows = _rows(real, REAL)
+        if real_rows.empty:
+            raise ConfigError(f"--real {real} has no real-task cells yet")
     for arm in arms:
         if arm.transfer_dir is None:
             continue
-        frame = agent_table(arm.transfer_dir, collect_transfer, AGENTS_TABLE)
-        solved = io.read_json(arm.transfer_dir / PROTOCOL_META)["task_solved"]
-        if frame.empty:
-            continue
-        ses = frame[frame.setting != REAL].assign(setting=arm.name)
-        frames += [ses, frame[frame.setting == REAL]] if real is None else [ses]
-    if real is not None:
-        frame = agent_table(real, collect_transfer, AGENTS_TABLE)
-        solved = io.read_json(real / PROTOCOL_META)["task_solved"]
-        frames.append(frame[frame.setting == REAL])
-    frames = [f for f in frames if len(f)]
+        frame = read_transfer(arm.transfer_dir)
+        settings = sorted(set(frame.setting) - {REAL}) if len(frame) else []
+        if len(settings) > 1:
+            raise ConfigError(f"arm '{arm.name}': {arm.transfer_dir} holds several SE settings ({', '.join(settings)});"
+                              " give each its own transfer folder")
+        if not settings:
+            notes.append(f"arm '{arm.name}': no SE cells in {arm.transfer_dir} yet")
+        else:
+            frames.append(frame[frame.setting == settings[0]].assign(setting=arm.name))
+        if real_rows is None and len(frame) and (frame.setting == REAL).any():
+            real_rows = frame[frame.setting == REAL]
+            notes.append(f"real rows from {arm.transfer_dir}")
+    if real_rows is None:
+        notes.append("no real baseline (give --real): no change in steps against it")
+    else:
+        frames.insert(0, real_rows)
     if not frames:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=TRANSFER_COLUMNS), notes
     frame = pd.concat(frames, ignore_index=True)
     table = summarize(frame, solved)
     envs = frame.groupby(["agent", "setting"]).env_index.nunique()
-    table.insert(3, "envs", [envs[(a, s)] for a, s in zip(table.agent, table.setting)])
-    return table
+    table["envs"] = [envs[(a, s)] for a, s in zip(table.agent, table.setting)]
+    order = {name: i for i, name in enumerate([REAL] + [a.name for a in arms])}
+    table = table.sort_values(["agent", "setting"], key=lambda c: c.map(order) if c.name == "setting" else c)
+    return table[TRANSFER_COLUMNS].reset_index(drop=True), notes
 
 
-def recipe_tables(arms: list[Arm], real: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if real is not None and not (Path(real) / PROTOCOL_META).is_file():
-        raise ConfigError(f"--real {real} is not a transfer folder (no {PROTOCOL_META})")
+def _rows(folder: Path, setting: str) -> pd.DataFrame:
+    frame = read_transfer(folder)
+    return frame[frame.setting == setting] if len(frame) else frame
+
+
+def recipe_tables(arms: list[Arm], real: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The cost table, the transfer table and notes on what is missing."""
     names = [a.name for a in arms]
     if len(set(names)) != len(names) or REAL in names:
         raise ConfigError(f"arm names must be distinct and not '{REAL}': {names}")
-    return pd.DataFrame([cost_row(a) for a in arms], columns=COST_COLUMNS), transfer_rows(arms, real)
+    cost = pd.DataFrame([cost_row(a) for a in arms], columns=COST_COLUMNS)
+    return (cost, *transfer_rows(arms, real))
 
 
-def _num(value, fmt: str) -> str:
-    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else format(value, fmt)
+def _num(value, fmt: str, suffix: str = "") -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else format(value, fmt) + suffix
 
 
-def markdown(cost: pd.DataFrame, transfer: pd.DataFrame) -> str:
-    lines = ["| arm | seeds tried | solved | given up | learning | yield | NES iterations (median) | "
-             "wall hours per solved SE, median (range) |", "|" + "---|" * 8]
-    for r in cost.rename(columns={"yield": "yield_share"}).itertuples():
-        span = f" ({_num(r.hours_min, '.2f')}-{_num(r.hours_max, '.2f')})" if r.solved > 1 else ""
-        lines.append(f"| {r.arm} | {r.tried} | {r.solved} | {r.given_up} | {r.learning} | "
-                     f"{_num(100 * r.yield_share, '.0f')}{'' if np.isnan(r.yield_share) else '%'} | "
-                     f"{_num(r.iterations_median, '.0f')} | {_num(r.hours_median, '.2f')}{span} |")
+def markdown(cost: pd.DataFrame, transfer: pd.DataFrame, notes: list[str]) -> str:
+    lines = ["| arm | seeds tried | solved | ended unsolved | given up | learning | yield (solved / ended) | "
+             "NES iterations, median | hours per solved SE, median (range) | hours of all ended seeds per solved SE |",
+             "|" + "---|" * 10]
+    for r in cost.to_dict("records"):
+        span = f" ({r['hours_min']:.2f}-{r['hours_max']:.2f})" if r["solved"] > 1 else ""
+        lines.append(f"| {r['arm']} | {r['tried']} | {r['solved']} | {r['unsolved']} | {r['given_up']} | "
+                     f"{r['learning']} | {_num(100 * r['yield'], '.0f', '%')} | {_num(r['iterations_median'], '.0f')} | "
+                     f"{_num(r['hours_median'], '.2f')}{span} | {_num(r['hours_per_solved'], '.2f')} |")
     text = "\n".join(lines) + "\n"
     if len(transfer):
         lines = ["| agent | setting | SEs (envs) | agents | test return | train steps | steps vs real | solved |",
                  "|" + "---|" * 8]
-        for r in transfer.itertuples():
-            change = "" if r.setting == REAL or np.isnan(r.steps_change_vs_real_pct) \
-                else f"{r.steps_change_vs_real_pct:+.0f}%"
-            lines.append(f"| {r.agent} | {r.setting} | {r.envs} | {r.agents} | {r.test_return_mean:.1f} ± "
-                         f"{r.test_return_std:.1f} | {r.train_steps_mean:,.0f} | {change} | "
-                         f"{100 * r.solved_share:.0f}% |")
+        for r in transfer.to_dict("records"):
+            change = "" if r["setting"] == REAL else _num(r["steps_change_vs_real_pct"], "+.0f", "%")
+            lines.append(f"| {r['agent']} | {r['setting']} | {r['envs']} | {r['agents']} | "
+                         f"{r['test_return_mean']:.1f} ± {r['test_return_std']:.1f} | {r['train_steps_mean']:,.0f} | "
+                         f"{change} | {100 * r['solved_share']:.0f}% |")
         text += "\n" + "\n".join(lines) + "\n"
+    return text + "".join(f"\n{note}" for note in notes) + ("\n" if notes else "")
+
+
+def write_recipe_tables(arms: list[Arm], real: Path | None, out: Path | None) -> str:
+    """The tables as markdown; with `out`, also out/recipes.md, recipes_cost.csv and recipes_transfer.csv."""
+    cost, transfer, notes = recipe_tables(arms, real)
+    text = markdown(cost, transfer, notes)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        io.write_csv(out / "recipes_cost.csv", cost)
+        io.write_csv(out / "recipes_transfer.csv", transfer)
+        io.atomic_write(out / "recipes.md", lambda p: p.write_text(text))
     return text
-
-
-def write_recipe_tables(arms: list[Arm], real: Path | None, out: Path) -> list[Path]:
-    cost, transfer = recipe_tables(arms, real)
-    out.mkdir(parents=True, exist_ok=True)
-    io.write_csv(out / "recipes_cost.csv", cost)
-    io.write_csv(out / "recipes_transfer.csv", transfer)
-    text = markdown(cost, transfer)
-    io.atomic_write(out / "recipes.md", lambda p: p.write_text(text))
-    return [out / "recipes_cost.csv", out / "recipes_transfer.csv", out / "recipes.md"]

@@ -388,13 +388,9 @@ def _add_recipes(sub) -> None:
 
 
 def _cmd_recipes(args) -> int:
-    from analysis.recipes import Arm, markdown, recipe_tables, write_recipe_tables
+    from analysis.recipes import Arm, write_recipe_tables
 
-    arms = [Arm.parse(a) for a in args.arms]
-    if args.out:
-        for path in write_recipe_tables(arms, args.real, args.out):
-            print(path)
-    print(markdown(*recipe_tables(arms, args.real)), end="")
+    print(write_recipe_tables([Arm.parse(a) for a in args.arms], args.real, args.out), end="")
     return 0
 
 

@@ -11,8 +11,9 @@ Random search evaluates every configuration at max_budget on its environment. Ea
 `AgentBenchmark.objective_function(config, {"environment", "agents", "max_episodes"}, seed)` with the same seed
 for every configuration (common random numbers: configurations differ, agent seeds do not).
 
-The wall budget counts from the start of the run (setup included); no evaluation starts after it is spent (the
-running one finishes). Every evaluation is appended to OUT/evaluations.jsonl when it ends: config, budget,
+The wall budget counts from the start of the run (setup included); no evaluation is decided on after it is spent
+(random search: none starts after it; BOHB: one decided just before reaches its worker a moment later), and the
+running ones finish. Every evaluation is appended to OUT/evaluations.jsonl when it ends: config, budget,
 fidelity, function_value, cost, real-environment steps, wall-clock start/end since the run started.
 
 Incumbent over time: walking the evaluations in the order they ended, the incumbent is the evaluation with the

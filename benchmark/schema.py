@@ -122,6 +122,15 @@ def read_history(folder: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def read_transfer(out: Path) -> pd.DataFrame:
+    """The per-agent rows of a transfer folder, from its cell files (else from its agents.csv: a folder copied
+    without its cells); writes nothing, so it is safe while a run writes the folder. Empty when it has neither."""
+    out = Path(out)
+    if not (out / CELLS).is_dir() and (out / AGENTS_TABLE).is_file():
+        return pd.read_csv(out / AGENTS_TABLE)
+    return pd.DataFrame([r for p in sorted((out / CELLS).glob("*.json")) for r in io.read_json(p)["rows"]])
+
+
 def collect_transfer(out: Path) -> pd.DataFrame:
     """The tidy tables of a transfer folder from its cell files: OUT/agents.csv (one row per agent, returned) and
     OUT/test_returns.csv (one row per test episode)."""

@@ -44,7 +44,8 @@ def suggest(trial: optuna.Trial, space: CS.ConfigurationSpace) -> CS.Configurati
 
 
 def tune(bench, trials: int, fidelity: dict, seed: int = 0) -> optuna.Study:
-    """An Optuna study (TPE, seeded) minimising the benchmark's function_value at `fidelity`."""
+    """An Optuna study (TPE, seeded) minimising the benchmark's function_value at `fidelity`. Trial i's agents
+    are seeded seed + i, so no two trials share agent seeds."""
     space = bench.get_configuration_space(seed=seed)
 
     def objective(trial: optuna.Trial) -> float:
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, help="a CSV file for the trials")
     args = ap.parse_args(argv)
+    if args.trials < 1:
+        ap.error(f"--trials must be at least 1, got {args.trials}")
 
     bench = AgentBenchmark(args.task, args.agent, ses=args.ses, test_episodes=args.test_episodes)
     fidelity = {"environment": args.environment, "agents": args.agents, "max_episodes": args.max_episodes}
@@ -84,10 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     print(trials[["number", "value", "user_attrs_cost_s", "user_attrs_real_env_steps", "state"]].to_string(index=False))
     if args.out:
         trials.to_csv(args.out, index=False)
+    if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
+        print("no trial completed (every one was pruned): nothing to score")
+        return 1
     best = CS.Configuration(bench.get_configuration_space(), values=study.best_trial.user_attrs["configuration"])
-    test = bench.objective_function_test(best, {**fidelity, "environment": args.environment}, seed=args.seed)
-    print(f"best trial {study.best_trial.number}: proxy value {study.best_value:.1f}; "
-          f"trained on {args.environment}, tested on the real task: {-test['function_value']:.1f}")
+    # fresh agents (a seed no trial used), trained as in the trials, tested on the real task
+    test = bench.objective_function_test(best, fidelity, seed=args.seed + args.trials)
+    print(f"best trial {study.best_trial.number}: mean test return {-study.best_value:.1f} where it trained "
+          f"({args.environment}); fresh agents trained on {args.environment}, tested on the real task: "
+          f"{-test['function_value']:.1f}")
     print(f"best configuration: {dict(best)}")
     return 0
 

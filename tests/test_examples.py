@@ -40,4 +40,7 @@ def test_the_script_prints_the_trials_and_the_best_configurations_real_score(tmp
                  "--test-episodes", "2", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "tested on the real task:" in text and "best configuration: {" in text
+    with pytest.raises(SystemExit) as refused:
+        main(["--ses", ZOO_SET, "--trials", "0"])
+    assert refused.value.code == 2 and "--trials must be at least 1, got 0" in capsys.readouterr().err
     assert len(pd.read_csv(out)) == 2

@@ -408,17 +408,54 @@ def test_recipes_table_counts_each_arms_seeds_and_summarises_its_transfer(tmp_pa
     given_up = arm / "se_002"
     shutil.copytree(arm / "se_001", given_up)
     (given_up / schema.SE_META).unlink()
-    io.write_json(given_up / schema.GIVEN_UP, {"reason": "iteration limit"})
-    hours = sum(float(r["time_s"]) for r in schema.read_history(arm / "se_000")) / 3600
+    io.write_json(given_up / schema.GIVEN_UP, {"reason": "unsolved", "iterations": 1, "wall_time_s": 7200.0})
     assert main(["recipes", f"a={arm},{tiny_run[0]}", f"b={se_set}", "--out", str(tmp_path / "t")]) == 0
     cost = pd.read_csv(tmp_path / "t" / "recipes_cost.csv").set_index("arm")
-    assert cost.loc["a", ["tried", "solved", "given_up", "learning"]].tolist() == [3, 1, 1, 0]
+    assert cost.loc["a", ["tried", "solved", "unsolved", "given_up", "learning"]].tolist() == [3, 1, 1, 1, 0]
+    hours = meta["wall_time_s"] / 3600
     assert cost.loc["a", "yield"] == pytest.approx(1 / 3) and cost.loc["a", "hours_median"] == pytest.approx(hours)
+    ended = sum(io.read_json(arm / s / schema.SE_META)["wall_time_s"] for s in ("se_000", "se_001")) + 7200.0
+    assert cost.loc["a", "hours_per_solved"] == pytest.approx(ended / 3600)  # every ended seed's time per solved SE
     assert cost.loc["b", "solved"] == 0 and cost.loc["b", "yield"] == 0
     transfer = pd.read_csv(tmp_path / "t" / "recipes_transfer.csv")
-    assert sorted(set(transfer.setting)) == ["a", REAL]  # the arm's SE rows under its name, the real rows as real
+    assert transfer.setting.tolist() == [REAL, "a", REAL, "a"]  # the arm's SE rows under its name, then by agent
     assert (transfer.envs == 2).all() and (transfer.agents == 4).all()
-    assert "| a | 3 | 1 | 1 | 0 | 33% |" in capsys.readouterr().out
-    assert main(["recipes", "noequals"]) == 2
-    assert main(["recipes", f"a={arm},{tmp_path}"]) == 2  # not a transfer folder
-    assert main(["recipes", f"real={arm}"]) == 2
+    expected = summarize(tiny_run[1], 195.0).set_index(["agent", "setting"])
+    for r in transfer.itertuples():
+        row = expected.loc[(r.agent, REAL if r.setting == REAL else "se_fixed_hp")]
+        assert r.test_return_mean == pytest.approx(row.test_return_mean)
+        assert r.steps_change_vs_real_pct == pytest.approx(row.steps_change_vs_real_pct, nan_ok=True)
+    out = capsys.readouterr().out
+    assert "| a | 3 | 1 | 1 | 1 | 0 | 33% |" in out and f"real rows from {tiny_run[0]}" in out
+    assert (tmp_path / "t" / "recipes.md").read_text() == out
+
+
+def test_recipes_refuses_folders_it_cannot_compare(tmp_path, tiny_run, se_set, capsys):
+    other_task = tmp_path / "other"
+    shutil.copytree(tiny_run[0], other_task)
+    meta = io.read_json(other_task / PROTOCOL_META)
+    io.write_json(other_task / PROTOCOL_META, {**meta, "task_solved": -100.0})
+    two = tmp_path / "two"  # one transfer folder with two SE settings
+    shutil.copytree(tiny_run[0], two)
+    for path in (two / CELLS).glob("se_fixed_hp__*.json"):
+        shutil.copy(path, path.with_name(path.name.replace("se_fixed_hp", "se_other")))
+        data = io.read_json(path)
+        io.write_json(path.with_name(path.name.replace("se_fixed_hp", "se_other")),
+                      {"rows": [{**r, "setting": "se_other"} for r in data["rows"]]})
+    no_real = tmp_path / "no_real"
+    shutil.copytree(tiny_run[0], no_real)
+    for path in (no_real / CELLS).glob("real__*.json"):
+        path.unlink()
+    for argv, message in [
+        (["noequals"], "expected NAME=SET_DIR"),
+        ([f"a={tmp_path}"], "is not an SE set"),
+        ([f"a={se_set},{tmp_path}"], "is not a transfer folder"),
+        ([f"real={se_set}"], "must be distinct and not 'real'"),
+        ([f"a={se_set},{tiny_run[0]}", f"b={se_set},{other_task}"], "of different tasks or thresholds"),
+        ([f"a={se_set},{two}"], "holds several SE settings (se_fixed_hp, se_other)"),
+        ([f"a={se_set},{tiny_run[0]}", "--real", str(no_real)], "has no real-task cells yet"),
+    ]:
+        assert main(["recipes", *argv]) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    assert main(["recipes", f"a={se_set},{no_real}"]) == 0  # no real rows anywhere: said, not an error
+    assert "no real baseline (give --real)" in capsys.readouterr().out

@@ -27,12 +27,16 @@ class SweepBOHB(BOHB):
     start_grace: seconds after which run() starts with fewer than min_n_workers workers (at least one).
     time_limit: seconds after run() starts from which no new job is submitted; run() returns once the jobs
         running then have finished (and been logged). None: no limit.
-    deadline: the same as an absolute time.monotonic() instant (a caller whose budget started before run()).
+    deadline: the same as an absolute time.monotonic() instant (a caller whose budget started before run());
+        give one of the two. The check comes before a configuration is sampled and dispatched, so a job decided
+        on just before the limit reaches its worker a sampling and a Pyro round trip later.
     """
 
     def __init__(self, configspace, *, min_budget, max_budget, eta, first_iteration: int = 0,
                  worker_wait: float | None = None, start_grace: float | None = 120.0,
                  time_limit: float | None = None, deadline: float | None = None, **kwargs):
+        if time_limit is not None and deadline is not None:
+            raise ValueError("give time_limit or deadline, not both")
         check_space(configspace)  # refuse bad input before hpbandster starts its (non-daemon) threads
         plain_budgets = budgets(min_budget, max_budget, eta)
         kwargs.setdefault("logger", hp_logger("master"))
