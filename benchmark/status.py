@@ -20,8 +20,10 @@ def describe(path: Path) -> list[str]:
         return _transfer(path)
     if _is_se_run(path):
         return [_se_run(path)]
-    runs = sorted(p for p in path.iterdir() if p.is_dir() and _is_se_run(p)) if path.is_dir() else []
-    if not runs and (path / SET_META).is_file():
+    is_set = (path / SET_META).is_file()  # a set's seed folder is a run from its creation, files or not
+    runs = sorted(p for p in path.iterdir() if p.is_dir() and (_is_se_run(p) or is_set and p.name.startswith("se_"))) \
+        if path.is_dir() else []
+    if not runs and is_set:
         return [f"{path}: an SE set that has started, with no seed's files yet (its first NES iteration is running)"]
     if not runs:
         raise ConfigError(f"{path} is neither a transfer folder nor an SE run or set (train-se, train-ses, fit-models)")

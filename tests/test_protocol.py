@@ -398,6 +398,10 @@ def test_status_reports_sets_and_transfer_folders_from_their_files(tmp_path, tin
     capsys.readouterr()
     assert main(["status", str(started)]) == 0
     assert "no seed's files yet" in capsys.readouterr().out
+    (started / "se_000").mkdir()  # train-ses made the seed's folder; its first jobs are running
+    assert main(["status", str(started)]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{started}: 0 finished, 0 given up, 1 learning",
+                                                    "  se_000 learning: no iteration finished yet"]
 
 
 def test_recipes_table_counts_each_arms_seeds_and_summarises_its_transfer(tmp_path, tiny_run, se_set, capsys):
