@@ -19,8 +19,9 @@ from benchmark.schema import INCUMBENTS, PROXY_HPO_EVALUATIONS, PROXY_HPO_SUMMAR
 TINY = dict(agents=1, test_episodes=2, min_budget=10, max_budget=30, eta=3, score_agents=1, score_max_episodes=10)
 SLACK_S = 60  # the evaluation running when the budget ends finishes; the machine may be loaded
 DISPATCH_S = 3.0  # decided before the deadline, a job reaches the worker a KDE sample and a Pyro round trip later
-MULTI_BUDGET_S = 60  # BOHB multi-fidelity: room for the SE rungs and one real evaluation on a loaded machine
-# (30 s was too short with a load of 6-7 on 2 cores: the first bracket never reached its real rung)
+MULTI_BUDGET_S = 90  # BOHB multi-fidelity: room for the SE rungs and one real evaluation on a loaded machine
+# (30 s was too short with a load of 6-7 on 2 cores, 60 s with a load of 8: the first bracket never reached its real
+# rung; the budget counts from the run's start, nameserver and worker start-up included)
 
 
 @pytest.fixture(scope="module")

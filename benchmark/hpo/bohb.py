@@ -25,8 +25,8 @@ class SweepBOHB(BOHB):
     first_iteration: index of the first new SH iteration (after the logged ones when resuming).
     worker_wait: seconds without any live worker after which run() raises SweepAborted (None: never).
     start_grace: seconds after which run() starts with fewer than min_n_workers workers (at least one).
-    time_limit: seconds after run() starts from which no new job is submitted; run() returns once the jobs
-        running then have finished (and been logged). None: no limit.
+    time_limit: seconds, counted from when the workers are there (see wait_for_workers), after which no new job
+        is submitted; run() returns once the jobs running then have finished (and been logged). None: no limit.
     deadline: the same as an absolute time.monotonic() instant (a caller whose budget started before run());
         give one of the two. The check comes before a configuration is sampled and dispatched, so a job decided
         on just before the limit reaches its worker a sampling and a Pyro round trip later.
@@ -99,11 +99,11 @@ class SweepBOHB(BOHB):
             while True:
                 n = self.dispatcher.number_of_workers()
                 if n >= min_n_workers:
-                    return
+                    return self._start_clock()
                 waited = time.monotonic() - start
                 if n >= 1 and self.start_grace is not None and waited >= self.start_grace:
                     self.logger.warning("starting with %d of %d workers after %.0f s", n, min_n_workers, waited)
-                    return
+                    return self._start_clock()
                 self._check_abort()
                 self.thread_cond.wait(1)
                 self.dispatcher.trigger_discover_worker()
@@ -136,9 +136,12 @@ class SweepBOHB(BOHB):
                 warned = idle
                 self.logger.warning("no worker alive for %.0f s: the sweep waits (start `sebench hpo worker`)", idle)
 
-    def run(self, n_iterations=1, min_n_workers=1, iteration_kwargs=None):
+    def _start_clock(self) -> None:
+        """time_limit counts from here: the workers are there and the first job can be handed out."""
         if self.time_limit is not None and self._deadline is None:
             self._deadline = time.monotonic() + self.time_limit
+
+    def run(self, n_iterations=1, min_n_workers=1, iteration_kwargs=None):
         watchdog = threading.Thread(target=self._watchdog, name="sebench-hpo-watchdog", daemon=True)
         watchdog.start()
         try:

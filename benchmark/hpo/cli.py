@@ -40,7 +40,8 @@ def _master_options(p) -> None:
                    help="seed of every SE run and of the space's sampler (default: --config's, else 0)")
     p.add_argument("--resume", action="store_true", help="continue the sweep in the directory from its logs")
     p.add_argument("--time-limit", type=float,
-                   help="wall-clock seconds after which no new job starts; running jobs finish and are logged")
+                   help="wall-clock seconds, counted from when the workers are there, after which no new job "
+                        "starts; running jobs finish and are logged")
     p.add_argument("--ping-interval", type=int, default=10,
                    help="seconds between worker pings: how fast a dead worker's job is recorded as lost")
     p.add_argument("--worker-wait", type=float, default=600,
