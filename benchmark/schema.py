@@ -128,15 +128,19 @@ def read_transfer(out: Path) -> pd.DataFrame:
     out = Path(out)
     if not (out / CELLS).is_dir() and (out / AGENTS_TABLE).is_file():
         return pd.read_csv(out / AGENTS_TABLE)
-    return pd.DataFrame([r for p in sorted((out / CELLS).glob("*.json")) for r in io.read_json(p)["rows"]])
+    return _cell_rows(out)
+
+
+def _cell_rows(out: Path) -> pd.DataFrame:
+    """One row per agent, from a transfer folder's cell files."""
+    return pd.DataFrame([r for p in sorted((Path(out) / CELLS).glob("*.json")) for r in io.read_json(p)["rows"]])
 
 
 def collect_transfer(out: Path) -> pd.DataFrame:
     """The tidy tables of a transfer folder from its cell files: OUT/agents.csv (one row per agent, returned) and
     OUT/test_returns.csv (one row per test episode)."""
     out = Path(out)
-    rows = [r for p in sorted((out / CELLS).glob("*.json")) for r in io.read_json(p)["rows"]]
-    frame = pd.DataFrame(rows)
+    frame = _cell_rows(out)
     io.write_csv(out / AGENTS_TABLE, frame)
     if len(frame):
         episodes = frame[["setting", "env_index", "se_id", "agent", "agent_index"]].copy()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import ConfigSpace as CS
 
+from benchmark.envs.synthetic import DONE_TARGETS, SE_HEADS
 from benchmark.nes.shaping import ShapingName
 from benchmark.nes.trainer import RunConfig
-from benchmark.envs.synthetic import DONE_TARGETS, SE_HEADS
 from benchmark.nets import ACTIVATIONS
 from search_spaces._ddqn import ddqn_hyperparameters
 

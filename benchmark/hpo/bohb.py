@@ -49,7 +49,7 @@ class SweepBOHB(BOHB):
         self.worker_wait = worker_wait
         self.start_grace = start_grace
         self.time_limit = time_limit
-        self._deadline: float | None = deadline  # absolute (time.monotonic()); time_limit counts from run()
+        self._deadline: float | None = deadline  # absolute (time.monotonic()); time_limit sets it in _start_clock
         self._time_up_logged = False
         self._abort_reason: str | None = None
         self._watchdog_stop = threading.Event()
