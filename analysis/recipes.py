@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.transfer import SUMMARY_COLUMNS, summarize
+from analysis.transfer import SUMMARY_COLUMNS, SUMMARY_MARKDOWN, markdown_table, summarize
 from benchmark import io
 from benchmark.errors import ConfigError
 from benchmark.schema import GIVEN_UP, PROTOCOL_META, REAL, SE_META, SET_META, read_history, read_transfer
@@ -26,6 +26,8 @@ COST_COLUMNS = ["arm", "tried", "solved", "unsolved", "given_up", "learning", "y
 hours_*: each solved SE's own learning wall time; hours_per_solved: the wall time of every ended seed (given up
 and unsolved ones included) per solved SE."""
 TRANSFER_COLUMNS = SUMMARY_COLUMNS[:3] + ["envs"] + SUMMARY_COLUMNS[3:]
+TRANSFER_MARKDOWN = tuple(c for c in SUMMARY_MARKDOWN[:2] + ("envs",) + SUMMARY_MARKDOWN[2:] if c != "train_episodes")
+"""The transfer table's markdown columns: the protocol summary's, with the SEs (envs) behind each row."""
 
 
 @dataclass(frozen=True)
@@ -45,14 +47,18 @@ class Arm:
         if not (arm.set_dir / SET_META).is_file() and not any(arm.set_dir.glob("se_*")):
             raise ConfigError(f"arm '{name}': {arm.set_dir} is not an SE set (a train-ses --out folder, with "
                               f"{SET_META} or se_* runs)")
-        if arm.transfer_dir is not None:
-            protocol_meta(arm.transfer_dir, f"arm '{name}'")
+        if arm.transfer_dir is not None and not (arm.transfer_dir / PROTOCOL_META).is_file():
+            raise ConfigError(not_transfer(arm.transfer_dir, f"arm '{name}'"))
         return arm
+
+
+def not_transfer(folder: Path, who: str) -> str:
+    return f"{who}: {folder} is not a transfer folder (no {PROTOCOL_META})"
 
 
 def protocol_meta(folder: Path, who: str) -> dict:
     if not (Path(folder) / PROTOCOL_META).is_file():
-        raise ConfigError(f"{who}: {folder} is not a transfer folder (no {PROTOCOL_META})")
+        raise ConfigError(not_transfer(folder, who))
     return io.read_json(Path(folder) / PROTOCOL_META)
 
 
@@ -172,14 +178,7 @@ def markdown(cost: pd.DataFrame, transfer: pd.DataFrame, notes: list[str]) -> st
                      f"{_num(r['hours_median'], '.2f')}{span} | {_num(r['hours_per_solved'], '.2f')} |")
     text = "\n".join(lines) + "\n"
     if len(transfer):
-        lines = ["| agent | setting | SEs (envs) | agents | test return | train steps | steps vs real | solved |",
-                 "|" + "---|" * 8]
-        for r in transfer.to_dict("records"):
-            change = "" if r["setting"] == REAL else _num(r["steps_change_vs_real_pct"], "+.0f", "%")
-            lines.append(f"| {r['agent']} | {r['setting']} | {r['envs']} | {r['agents']} | "
-                         f"{r['test_return_mean']:.1f} ± {r['test_return_std']:.1f} | {r['train_steps_mean']:,.0f} | "
-                         f"{change} | {100 * r['solved_share']:.0f}% |")
-        text += "\n" + "\n".join(lines) + "\n"
+        text += "\n" + markdown_table(transfer, TRANSFER_MARKDOWN)
     return text + "".join(f"\n{note}" for note in notes) + ("\n" if notes else "")
 
 

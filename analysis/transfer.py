@@ -70,14 +70,32 @@ def per_env_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown_table(table: pd.DataFrame) -> str:
-    header = ["agent", "setting", "agents", "test return", "train steps", "train episodes", "steps vs real",
-              "solved"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in table.itertuples():
-        change = "" if np.isnan(r.steps_change_vs_real_pct) or r.setting == REAL else f"{r.steps_change_vs_real_pct:+.0f}%"
-        lines.append(f"| {r.agent} | {r.setting} | {r.agents} | {r.test_return_mean:.1f} ± {r.test_return_std:.1f} | "
-                     f"{r.train_steps_mean:,.0f} | {r.train_episodes_mean:.1f} | {change} | {100 * r.solved_share:.0f}% |")
+def _steps_change(r) -> str:
+    change = r["steps_change_vs_real_pct"]
+    return "" if r["setting"] == REAL or change is None or np.isnan(change) else f"{change:+.0f}%"
+
+
+MARKDOWN_CELLS = {
+    "agent": ("agent", lambda r: r["agent"]),
+    "setting": ("setting", lambda r: r["setting"]),
+    "envs": ("SEs (envs)", lambda r: f"{r['envs']}"),
+    "agents": ("agents", lambda r: f"{r['agents']}"),
+    "test_return": ("test return", lambda r: f"{r['test_return_mean']:.1f} ± {r['test_return_std']:.1f}"),
+    "train_steps": ("train steps", lambda r: f"{r['train_steps_mean']:,.0f}"),
+    "train_episodes": ("train episodes", lambda r: f"{r['train_episodes_mean']:.1f}"),
+    "steps_change": ("steps vs real", _steps_change),
+    "solved": ("solved", lambda r: f"{100 * r['solved_share']:.0f}%"),
+}
+"""Column name -> (header, cell of a summary row) for markdown_table."""
+SUMMARY_MARKDOWN = ("agent", "setting", "agents", "test_return", "train_steps", "train_episodes", "steps_change",
+                    "solved")
+
+
+def markdown_table(table: pd.DataFrame, columns: tuple[str, ...] = SUMMARY_MARKDOWN) -> str:
+    """A summary table (summarize()) as markdown, with the MARKDOWN_CELLS `columns` in that order."""
+    cells = [MARKDOWN_CELLS[c] for c in columns]
+    lines = ["| " + " | ".join(header for header, _ in cells) + " |", "|" + "---|" * len(cells)]
+    lines += ["| " + " | ".join(cell(r) for _, cell in cells) + " |" for r in table.to_dict("records")]
     return "\n".join(lines) + "\n"
 
 
