@@ -48,37 +48,47 @@ def train_ses(run: RunConfig, out: Path, count: int, seed_start: int = 0, *, wor
                      solved_only=solved_only)
         return (folder / SE_META).exists()
 
-    seeds = iter(range(seed_start, seed_start + max_seeds))
     done_before = {s for s in range(seed_start, seed_start + max_seeds) if (se_folder(out, s) / SE_META).exists()}
+
+    def ended(results: dict[int, bool]) -> None:
+        bar.update(sum(solved and seed not in done_before for seed, solved in results.items()))
+        for seed, solved in results.items():
+            (finished if solved else abandoned).append(seed)
+        finished.sort()
+        abandoned.sort()
+        _write_set_meta(out, run, finished, abandoned, give_up)
+
     # runs outside pool: on an error or Ctrl-C the pool is shut down first, which ends the other runs' threads
     with SerialExecutor() if concurrent == 1 else ThreadPoolExecutor(concurrent) as runs, \
             executor_scope(executor, workers, scheduler) as pool, \
             tqdm(total=count, initial=min(len(done_before), count), disable=not progress, unit="SE",
                  desc=f"SE set {out.name}") as bar:
-        running: dict = {}
-        while True:
-            while len(running) < concurrent and len(finished) + len(running) < count:
-                seed = next(seeds, None)
-                if seed is None:
-                    break
-                running[runs.submit(learn, seed)] = seed
-            if not running:
-                break
-            done = wait(running, timeout=None if concurrent == 1 else 30, return_when=FIRST_COMPLETED).done
-            if concurrent > 1:
-                bar.set_postfix_str(" | ".join(latest_iteration(se_folder(out, s)) for s in sorted(running.values())))
-            for future in done:
-                seed = running.pop(future)
-                if future.result():
-                    finished.append(seed)
-                    bar.update(seed not in done_before)  # the bar starts at the SEs finished before this run
-                else:
-                    abandoned.append(seed)
-            if done:
-                finished.sort()
-                abandoned.sort()
-                _write_set_meta(out, run, finished, abandoned, give_up)
+        _run_seeds(runs, learn, range(seed_start, seed_start + max_seeds), count, concurrent, ended,
+                   lambda running: bar.set_postfix_str(" | ".join(latest_iteration(se_folder(out, s))
+                                                                 for s in running)))
     return [se_folder(out, s) for s in finished]
+
+
+def _run_seeds(runs, learn, seeds, count: int, concurrent: int, ended, show) -> None:
+    """Run learn(seed) -> solved for `seeds` in order on executor `runs`, `concurrent` at a time, until `count`
+    have solved or the seeds run out (a seed starts only while fewer than `count` are solved or running);
+    ended({seed: solved}) whenever runs end, show(running seeds) every 30 s while several run."""
+    seeds, running, solved = iter(seeds), {}, 0
+    while True:
+        while len(running) < concurrent and solved + len(running) < count:
+            seed = next(seeds, None)
+            if seed is None:
+                break
+            running[runs.submit(learn, seed)] = seed
+        if not running:
+            return
+        done = wait(running, timeout=None if concurrent == 1 else 30, return_when=FIRST_COMPLETED).done
+        if concurrent > 1:
+            show(sorted(running.values()))
+        results = {running.pop(future): future.result() for future in done}
+        solved += sum(results.values())
+        if results:
+            ended(results)
 
 
 def _stays_given_up(folder: Path, run: RunConfig, give_up: GiveUp | None) -> bool:
