@@ -15,13 +15,15 @@ from benchmark.errors import ConfigError
 
 
 class SerialExecutor(Executor):
-    """Runs each job at submit time in this process (debugging, determinism checks)."""
+    """Runs each job at submit time in this process (debugging, determinism checks). A job's error is handed to
+    the caller through its future, as a pool would; Ctrl-C and SIGTERM (KeyboardInterrupt) propagate at once, as
+    they do in a pool's caller, instead of waiting in a future while the later jobs of the call run."""
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         future: Future = Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as err:  # handed to the caller through the future, as a pool would
+        except Exception as err:
             future.set_exception(err)
         return future
 

@@ -112,3 +112,29 @@ def test_output_into_a_closed_pipe_ends_quietly():
         os.close(write_end)
     assert proc.returncode == 128 + signal.SIGPIPE, proc.stderr
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_serial_jobs_stop_at_an_interrupt_and_keep_errors_in_their_futures():
+    """--workers 1: Ctrl-C / SIGTERM inside a job ends the call at once (before, the interrupt waited in the job's
+    future while every later job of the NES iteration ran, minutes); an ordinary error stays in the future."""
+    from benchmark.interrupts import Terminated
+    from benchmark.parallel import SerialExecutor
+
+    ran = []
+
+    def job(i):
+        ran.append(i)
+        if i == 1:
+            raise ValueError("bad job")
+        if i == 2:
+            raise Terminated
+        return i
+
+    executor = SerialExecutor()
+    assert executor.submit(job, 0).result() == 0
+    with pytest.raises(ValueError, match="bad job"):
+        executor.submit(job, 1).result()
+    with pytest.raises(Terminated):
+        for i in (2, 3):
+            executor.submit(job, i)
+    assert ran == [0, 1, 2]
