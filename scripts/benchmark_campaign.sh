@@ -16,6 +16,8 @@ CAMPAIGN=results/campaign
 mkdir -p logs "$CAMPAIGN"
 
 CP=$CAMPAIGN/CartPole-v0
+PT_ZOO=results/zoo/CartPole-v0/paper_transfer_v3
+PT_SES=$(find "$PT_ZOO" -mindepth 2 -maxdepth 2 -name se.json 2>/dev/null | wc -l)  # finished SEs promoted so far
 SET="train-ses --task CartPole-v0 --workers 2 --concurrent-seeds 2 --quiet"
 declare -A RUNS=(
   # issue 25: the published recipe first, then one change per ablation arm (same seeds, so arms pair up)
@@ -24,14 +26,14 @@ declare -A RUNS=(
   [cp_ablate_shared_mlp]="$SEBENCH $SET --preset paper_transfer --config scripts/campaign/ablate_shared_mlp.json --count 2 --max-seeds 4 --out $CP/ablate_shared_mlp"
   # the real baseline under the 0.3.0 agent base (3 envs for the 3 x 10 x 10 table; env 0 is the headline's)
   [cp_real_v3]="$SEBENCH transfer --task CartPole-v0 --agents ddqn,dueling_ddqn --num-envs 3 --agents-per-env 10 --episodes 10 --workers 1 --quiet --resume --out results/transfer/CartPole-v0_real_v3"
-  # the transfer table on the solved paper_transfer SEs (promote first; --num-envs = SEs in the zoo set)
-  [cp_transfer_pt]="$SEBENCH transfer --task CartPole-v0 --ses se_paper_transfer=results/zoo/CartPole-v0/paper_transfer_v3 --agents ddqn,dueling_ddqn --num-envs 2 --agents-per-env 10 --episodes 10 --no-real --workers 1 --quiet --resume --out $CP/transfer_paper_transfer"
+  # the transfer table on the solved paper_transfer SEs (promote first; one env per SE in the zoo set)
+  [cp_transfer_pt]="$SEBENCH transfer --task CartPole-v0 --ses se_paper_transfer=$PT_ZOO --agents ddqn,dueling_ddqn --num-envs $PT_SES --agents-per-env 10 --episodes 10 --no-real --workers 1 --quiet --resume --out $CP/transfer_paper_transfer"
   # Acrobot-v1 on the recipe (3 SEs for the 3 x 10 x 10 DDQN / Dueling DDQN table; start once the recipe is chosen)
   [ac_paper_transfer]="$SEBENCH train-ses --task Acrobot-v1 --workers 2 --concurrent-seeds 2 --quiet --preset paper_transfer --count 3 --out $CAMPAIGN/Acrobot-v1/paper_transfer"
   [cp_ablate_boolean_done]="$SEBENCH $SET --preset paper_transfer --config scripts/campaign/ablate_boolean_done.json --count 2 --max-seeds 4 --out $CP/ablate_boolean_done"
 )
 declare -A ZOO=(  # campaign set -> zoo set (finished SEs only)
-  [$CP/paper_transfer]=results/zoo/CartPole-v0/paper_transfer_v3
+  [$CP/paper_transfer]=$PT_ZOO
   [$CAMPAIGN/Acrobot-v1/paper_transfer]=results/zoo/Acrobot-v1/paper_transfer_v3
 )
 
