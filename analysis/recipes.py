@@ -18,13 +18,15 @@ import pandas as pd
 from analysis.transfer import SUMMARY_COLUMNS, SUMMARY_MARKDOWN, markdown_table, summarize
 from benchmark import io
 from benchmark.errors import ConfigError
-from benchmark.schema import GIVEN_UP, PROTOCOL_META, REAL, SE_META, SET_META, read_history, read_transfer
+from benchmark.schema import (GIVEN_UP, PROTOCOL_META, REAL, SE_META, SET_META, cpu_time_s, read_history,
+                              read_transfer)
 
 COST_COLUMNS = ["arm", "tried", "solved", "unsolved", "given_up", "learning", "yield", "iterations_median",
-                "hours_median", "hours_min", "hours_max", "hours_per_solved"]
+                "hours_median", "hours_min", "hours_max", "hours_per_solved", "cpu_hours_median"]
 """unsolved: finished without solving (a set made with solved_only off); yield: solved / ended (all but learning);
 hours_*: each solved SE's own learning wall time; hours_per_solved: the wall time of every ended seed (given up
-and unsolved ones included) per solved SE."""
+and unsolved ones included) per solved SE; cpu_hours_median: the agents' CPU hours per solved SE (independent
+of what else ran on the cores; NaN unless every solved SE's iterations were measured)."""
 TRANSFER_COLUMNS = SUMMARY_COLUMNS[:3] + ["envs"] + SUMMARY_COLUMNS[3:]
 TRANSFER_MARKDOWN = tuple(c for c in SUMMARY_MARKDOWN[:2] + ("envs",) + SUMMARY_MARKDOWN[2:] if c != "train_episodes")
 """The transfer table's markdown columns: the protocol summary's, with the SEs (envs) behind each row."""
@@ -63,8 +65,8 @@ def protocol_meta(folder: Path, who: str) -> dict:
 
 
 def seed_runs(set_dir: Path) -> list[dict]:
-    """One row per seed folder of a set: state, NES iterations and learning wall time (s) (from se.json or
-    given_up.json where the run has ended, else from its history)."""
+    """One row per seed folder of a set: state, NES iterations, learning wall time and the agents' CPU time (s)
+    (from se.json or given_up.json where the run has ended, else from its history; CPU NaN where not measured)."""
     rows = []
     for folder in sorted(p for p in Path(set_dir).glob("se_*") if p.is_dir()):
         history = read_history(folder)
@@ -76,14 +78,16 @@ def seed_runs(set_dir: Path) -> list[dict]:
             ended, state = io.read_json(folder / GIVEN_UP), "given up"
         else:
             state = "learning"
+        cpu = ended.get("cpu_time_s") if ended else cpu_time_s(history)
         rows.append({"seed_folder": folder.name, "state": state,
                      "iterations": int(ended.get("iterations", len(history))),
-                     "wall_s": float(ended.get("wall_time_s", sum(float(r["time_s"]) for r in history)))})
+                     "wall_s": float(ended.get("wall_time_s", sum(float(r["time_s"]) for r in history))),
+                     "cpu_s": np.nan if cpu is None else float(cpu)})
     return rows
 
 
 def cost_row(arm: Arm) -> dict:
-    runs = pd.DataFrame(seed_runs(arm.set_dir), columns=["seed_folder", "state", "iterations", "wall_s"])
+    runs = pd.DataFrame(seed_runs(arm.set_dir), columns=["seed_folder", "state", "iterations", "wall_s", "cpu_s"])
     counts = runs.state.value_counts()
     solved, ended = runs[runs.state == "solved"], runs[runs.state != "learning"]
     hours = solved.wall_s / 3600
@@ -93,7 +97,8 @@ def cost_row(arm: Arm) -> dict:
             "yield": len(solved) / len(ended) if len(ended) else np.nan,
             "iterations_median": solved.iterations.median() if len(solved) else np.nan,
             "hours_median": stat(pd.Series.median), "hours_min": stat(pd.Series.min), "hours_max": stat(pd.Series.max),
-            "hours_per_solved": ended.wall_s.sum() / 3600 / len(solved) if len(solved) else np.nan}
+            "hours_per_solved": ended.wall_s.sum() / 3600 / len(solved) if len(solved) else np.nan,
+            "cpu_hours_median": solved.cpu_s.median(skipna=False) / 3600 if len(solved) else np.nan}
 
 
 def _check_same_task(metas: dict[Path, dict]) -> float:
@@ -169,13 +174,14 @@ def _num(value, fmt: str, suffix: str = "") -> str:
 
 def markdown(cost: pd.DataFrame, transfer: pd.DataFrame, notes: list[str]) -> str:
     lines = ["| arm | seeds tried | solved | ended unsolved | given up | learning | yield (solved / ended) | "
-             "NES iterations, median | hours per solved SE, median (range) | hours of all ended seeds per solved SE |",
-             "|" + "---|" * 10]
+             "NES iterations, median | hours per solved SE, median (range) | hours of all ended seeds per solved SE | "
+             "agents' CPU hours per solved SE, median |", "|" + "---|" * 11]
     for r in cost.to_dict("records"):
         span = f" ({r['hours_min']:.2f}-{r['hours_max']:.2f})" if r["solved"] > 1 else ""
         lines.append(f"| {r['arm']} | {r['tried']} | {r['solved']} | {r['unsolved']} | {r['given_up']} | "
                      f"{r['learning']} | {_num(100 * r['yield'], '.0f', '%')} | {_num(r['iterations_median'], '.0f')} | "
-                     f"{_num(r['hours_median'], '.2f')}{span} | {_num(r['hours_per_solved'], '.2f')} |")
+                     f"{_num(r['hours_median'], '.2f')}{span} | {_num(r['hours_per_solved'], '.2f')} | "
+                     f"{_num(r['cpu_hours_median'], '.2f')} |")
     text = "\n".join(lines) + "\n"
     if len(transfer):
         text += "\n" + markdown_table(transfer, TRANSFER_MARKDOWN)

@@ -56,8 +56,8 @@ class JobStore:
         if data.get("digest") != digest:
             return None
         try:
-            return [AgentOutcome(TrainResult(**o["train"]), o["test_returns"], o["test_steps"], o["wall_s"])
-                    for o in data["outcomes"]]
+            return [AgentOutcome(TrainResult(**o["train"]), o["test_returns"], o["test_steps"], o["wall_s"],
+                                 o.get("cpu_s", float("nan"))) for o in data["outcomes"]]
         except (KeyError, TypeError):  # written by a sebench whose outcomes had other fields: run the job again
             return None
 

@@ -122,6 +122,13 @@ def read_history(folder: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def cpu_time_s(history: list[dict]) -> float | None:
+    """The agents' CPU seconds over a run's iterations (history column cpu_s); None where an iteration lacks it
+    (run in part by a sebench before 0.3.0's CPU accounting)."""
+    values = [float("nan") if row.get("cpu_s") in (None, "") else float(row["cpu_s"]) for row in history]
+    return None if not values or any(np.isnan(v) for v in values) else round(sum(values), 3)
+
+
 def read_transfer(out: Path) -> pd.DataFrame:
     """The per-agent rows of a transfer folder, from its cell files (else from its agents.csv: a folder copied
     without its cells); writes nothing, so it is safe while a run writes the folder. Empty when it has neither."""

@@ -409,6 +409,7 @@ def test_recipes_table_counts_each_arms_seeds_and_summarises_its_transfer(tmp_pa
     shutil.copytree(se_set, arm)
     meta = io.read_json(arm / "se_000" / schema.SE_META)
     io.write_json(arm / "se_000" / schema.SE_META, {**meta, "solved": True})  # seed 0 solved, seed 1 did not
+    assert meta["cpu_time_s"] > 0
     given_up = arm / "se_002"
     shutil.copytree(arm / "se_001", given_up)
     (given_up / schema.SE_META).unlink()
@@ -420,6 +421,7 @@ def test_recipes_table_counts_each_arms_seeds_and_summarises_its_transfer(tmp_pa
     assert cost.loc["a", "yield"] == pytest.approx(1 / 3) and cost.loc["a", "hours_median"] == pytest.approx(hours)
     ended = sum(io.read_json(arm / s / schema.SE_META)["wall_time_s"] for s in ("se_000", "se_001")) + 7200.0
     assert cost.loc["a", "hours_per_solved"] == pytest.approx(ended / 3600)  # every ended seed's time per solved SE
+    assert cost.loc["a", "cpu_hours_median"] == pytest.approx(meta["cpu_time_s"] / 3600)
     assert cost.loc["b", "solved"] == 0 and cost.loc["b", "yield"] == 0
     transfer = pd.read_csv(tmp_path / "t" / "recipes_transfer.csv")
     assert transfer.setting.tolist() == [REAL, "a", REAL, "a"]  # the arm's SE rows under its name, then by agent

@@ -30,10 +30,11 @@ def test_population_2_two_iterations_writes_every_file(tmp_path):
     assert {p.name for p in out.iterdir()} == {schema.SE_WEIGHTS, schema.SE_META, schema.HISTORY, schema.CHECKPOINT}
     meta = json.loads((out / schema.SE_META).read_text())
     for key in ("task", "architecture", "seed", "versions", "nes", "agent", "iterations", "solved",
-                "wall_time_s", "real_env_steps"):
+                "wall_time_s", "cpu_time_s", "real_env_steps"):
         assert key in meta
     assert meta["iterations"] == state.iteration == 2 and meta["real_env_steps"] > 0
     history = pd.read_csv(out / schema.HISTORY)
+    assert (history.cpu_s > 0).all() and meta["cpu_time_s"] == pytest.approx(history.cpu_s.sum(), abs=0.01)
     assert list(history.iteration) == [0, 1]
     assert len(json.loads(history.member_scores[0])) == 4  # 2P members, centre scored apart
     env = benchmark.load_se(out)
@@ -48,7 +49,7 @@ def test_killed_run_resumes_to_the_same_se(tmp_path):
     np.testing.assert_array_equal(full.centre, resumed.centre)
     a, b = (io.load_tensors(tmp_path / run / schema.SE_WEIGHTS)[0] for run in ("full", "split"))
     assert all(torch.equal(a[k], b[k]) for k in a)
-    timing = ["time_s", "elapsed_s"]
+    timing = ["time_s", "elapsed_s", "cpu_s"]
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "full" / schema.HISTORY).drop(columns=timing),
                                   pd.read_csv(tmp_path / "split" / schema.HISTORY).drop(columns=timing))
 
@@ -81,8 +82,9 @@ def test_a_run_killed_mid_iteration_redoes_only_its_unfinished_jobs(tmp_path):
     assert rest.submits == 1
     assert not (split / UNFINISHED_ITERATION).exists()
     np.testing.assert_array_equal(full.centre, resumed.centre)
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "full" / schema.HISTORY).drop(columns=["time_s", "elapsed_s"]),
-                                  pd.read_csv(split / schema.HISTORY).drop(columns=["time_s", "elapsed_s"]))
+    timing = ["time_s", "elapsed_s", "cpu_s"]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "full" / schema.HISTORY).drop(columns=timing),
+                                  pd.read_csv(split / schema.HISTORY).drop(columns=timing))
 
 
 def test_scalar_and_batched_engines_score_the_same_population(tmp_path):
@@ -183,3 +185,26 @@ def test_every_finished_job_is_saved_before_the_iteration_is_checkpointed(tmp_pa
     train_se(run, tmp_path / "a", workers=2, executor=_LateExecutor(), progress=False)
     assert len(saves) >= 2  # every job was saved (then cleared with the checkpoint) ...
     assert not (tmp_path / "a" / UNFINISHED_ITERATION).exists()  # ... and nothing was left behind
+
+
+def test_the_agents_cpu_time_is_kept_with_a_finished_job_and_missing_in_older_ones(tmp_path):
+    """A resumed iteration's kept jobs count the CPU time they cost when they ran; outcomes stored by a sebench
+    before the CPU accounting load with NaN, so the iteration's cpu_s and the run's cpu_time_s stay unknown."""
+    from benchmark.job_store import JobStore
+
+    split = tmp_path / "split"
+    with pytest.raises(_Killed):
+        train_se(TINY, split, workers=2, executor=_CountingExecutor(kill_at=4), progress=False)
+    (kept,) = (split / UNFINISHED_ITERATION).iterdir()
+    data = io.read_json(kept)
+    assert all(o["cpu_s"] > 0 for o in data["outcomes"])
+    store = JobStore(split / UNFINISHED_ITERATION)
+    assert [o.cpu_s for o in store.load(data["digest"])] == [o["cpu_s"] for o in data["outcomes"]]
+    for o in data["outcomes"]:
+        del o["cpu_s"]
+    io.write_json(kept, data)
+    assert all(np.isnan(o.cpu_s) for o in store.load(data["digest"]))
+    train_se(TINY, split, workers=2, executor=_CountingExecutor(), progress=False, resume=True)
+    history = pd.read_csv(split / schema.HISTORY)
+    assert history.cpu_s[0] > 0 and np.isnan(history.cpu_s[1])
+    assert io.read_json(split / schema.SE_META)["cpu_time_s"] is None

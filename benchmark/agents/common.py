@@ -63,6 +63,9 @@ class AgentOutcome:
     """Real-environment steps spent on the test episodes."""
     wall_s: float
     """Training + testing wall time (batched: the chunk's time divided by its agents)."""
+    cpu_s: float = float("nan")
+    """Training + testing CPU time of the worker process, as wall_s (unlike wall_s, not inflated by other processes
+    on the same cores); NaN where not measured (outcomes kept by an older sebench)."""
 
     @property
     def fitness(self) -> float:

@@ -179,7 +179,7 @@ def train_se(run: RunConfig, out: Path, *, workers: int | None = None, resume: b
         io.write_json(out / GIVEN_UP, {"seed": run.seed, "task": run.task, "iterations": state.iteration,
                                        "reason": NO_LEARNING if state.given_up else UNSOLVED, **rule,
                                        "best_centre_score": state.best_score, "wall_time_s": state.elapsed_s,
-                                       "real_env_steps": state.real_steps})
+                                       "cpu_time_s": schema.cpu_time_s(state.history), "real_env_steps": state.real_steps})
     elif state.solved or state.iteration >= run.iterations:
         _write_final(out, run, state)
         (out / GIVEN_UP).unlink(missing_ok=True)  # a given-up run continued to the end is an SE after all
@@ -208,10 +208,12 @@ def initial_centre(run: RunConfig) -> np.ndarray:
 
 def _columns(scores: Scores, metrics: dict) -> dict:
     outcomes = scores.runs
+    cpu = float(sum(o.cpu_s for o in outcomes))
     return {
         "mean_train_steps": float(np.mean([o.train.steps for o in outcomes])),
         "mean_train_episodes": float(np.mean([o.train.episodes for o in outcomes])),
         "diverged_agents": int(sum(o.train.diverged for o in outcomes)),
+        "cpu_s": None if np.isnan(cpu) else round(cpu, 3),  # the agents' worker CPU seconds
     }
 
 
@@ -242,6 +244,7 @@ def _write_final(out: Path, run: RunConfig, state: RunState) -> None:
         "mean_member_score": selected.get("mean_member_score"),
         "solved": state.solved,
         "wall_time_s": state.elapsed_s,
+        "cpu_time_s": schema.cpu_time_s(state.history),
         "real_env_steps": state.real_steps,
         "run": run.to_dict(),
     }
