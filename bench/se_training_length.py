@@ -6,7 +6,8 @@ stops them: is an agent kind's poor transfer the SE's doing or its stopping rule
 
 The agents are the transfer protocol's (`cell_specs` of --env-index: its sampled hyperparameters and seeds, so with
 the SE's index in its set the first row repeats the protocol's cell); `0` in --episodes keeps the paper's 1% rule
-(max 1000 episodes).
+(max 1000 episodes). --curves K also prints the first K agents' training returns, episode by episode (how fast
+the SE's returns settle decides when the 1% rule stops an agent).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def main() -> None:
     ap.add_argument("--env-index", type=int, default=0, help="whose agents: the protocol's env index (0-based)")
     ap.add_argument("--episodes", default="0,100", help="training episodes per row; 0: the 1%% rule")
     ap.add_argument("--test-episodes", type=int, default=10)
+    ap.add_argument("--curves", type=int, default=0, help="print the training returns of this many agents per row")
     args = ap.parse_args()
     env = load_se(args.se)
     params = flat_parameters(env.net).double().numpy()
@@ -52,6 +54,10 @@ def main() -> None:
         print(f"{label:>14s}: test return {tests.mean():6.1f} ± {tests.std(ddof=1):5.1f}  solved "
               f"{(tests >= env.task.solved).mean():4.0%}  train steps {steps.mean():8,.0f}  "
               f"({time.perf_counter() - start:.0f} s)  per agent {np.round(tests, 1).tolist()}", flush=True)
+        for i, outcome in enumerate(outcomes[:args.curves]):
+            lengths = sorted(set(outcome.train.lengths))
+            print(f"    agent {i}: {outcome.train.episodes} episodes (lengths {lengths[0]}-{lengths[-1]}), returns "
+                  + " ".join(f"{r:.0f}" for r in outcome.train.returns))
 
 
 if __name__ == "__main__":
