@@ -127,7 +127,7 @@ def run_chunk(engine: str, task: str | Task, specs: list[AgentSpec], se_config: 
             outcomes[i] = _run_scalar(task, spec, se_config, None if se_params is None else se_params[i], solved,
                                       test_episodes, test_on_real)
     for members in lockstep_groups(specs, engine):
-        start, cpu_start = time.perf_counter(), time.process_time()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         group_specs = [specs[i] for i in members]
         if se_params is None:
             env = task.batched(len(members))
@@ -140,7 +140,7 @@ def run_chunk(engine: str, task: str | Task, specs: list[AgentSpec], se_config: 
             test_env = BatchedSE(task, se_config, torch.as_tensor(rows, dtype=torch.float32))
         returns, lengths = evaluate_batched(task, policy, [s.seed for s in group_specs], test_episodes, test_env)
         wall = (time.perf_counter() - start) / len(members)
-        cpu = (time.process_time() - cpu_start) / len(members)
+        cpu = (time.thread_time() - cpu_start) / len(members)
         for j, i in enumerate(members):
             outcomes[i] = AgentOutcome(results[j], returns[j].tolist(), int(lengths[j].sum()), wall, cpu)
     return outcomes  # type: ignore[return-value]
@@ -206,11 +206,11 @@ def _cut_sorted(configs: list) -> tuple[float, list[tuple[int, int]]]:
 
 
 def _run_scalar(task, spec: AgentSpec, se_config, params, solved, test_episodes, test_on_real=True) -> AgentOutcome:
-    start, cpu_start = time.perf_counter(), time.process_time()
+    start, cpu_start = time.perf_counter(), time.thread_time()
     agent = make_agent(task.obs_dim, task.n_actions, spec.config, spec.seed)
     train_env = task.make() if params is None else SyntheticEnv(task, torch.as_tensor(params), se_config)
     result = agent.train(train_env, solved=solved, max_steps=task.max_steps)
     test_env = task.make() if params is None or test_on_real else SyntheticEnv(task, torch.as_tensor(params), se_config)
     returns, lengths = agent.evaluate_episodes(test_env, test_episodes)
     return AgentOutcome(result, returns.tolist(), int(lengths.sum()), time.perf_counter() - start,
-                        time.process_time() - cpu_start)
+                        time.thread_time() - cpu_start)

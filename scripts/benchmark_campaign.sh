@@ -17,7 +17,7 @@ mkdir -p logs "$CAMPAIGN"
 
 CP=$CAMPAIGN/CartPole-v0
 PT_ZOO=results/zoo/CartPole-v0/paper_transfer_v3
-PT_SES=$(find "$PT_ZOO" -mindepth 2 -maxdepth 2 -name se.json 2>/dev/null | wc -l)  # finished SEs promoted so far
+PT_SES=$( (find "$PT_ZOO" -mindepth 2 -maxdepth 2 -name se.json 2>/dev/null || true) | wc -l)  # SEs promoted so far
 SET="train-ses --task CartPole-v0 --workers 2 --concurrent-seeds 2 --quiet"
 declare -A RUNS=(
   # issue 25: the published recipe first, then one change per ablation arm (same seeds, so arms pair up)
@@ -43,6 +43,9 @@ case "${1:-}" in
     [ $# -gt 0 ] || { echo "name the runs to start: ${!RUNS[*]}" >&2; exit 2; }
     for name in "$@"; do
       [ -n "${RUNS[$name]:-}" ] || { echo "unknown run '$name'; runs: ${!RUNS[*]}" >&2; exit 2; }
+      if [ "$name" = cp_transfer_pt ] && [ "$PT_SES" -eq 0 ]; then
+        echo "cp_transfer_pt: no SE in $PT_ZOO yet (run promote once cp_paper_transfer has solved one)" >&2; exit 2
+      fi
       pid=$(cat "logs/$name.pid" 2>/dev/null || true)
       if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$name: running ($pid)"; continue; fi
       nohup ${RUNS[$name]} >> "logs/$name.log" 2>&1 &

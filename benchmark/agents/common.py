@@ -64,8 +64,8 @@ class AgentOutcome:
     wall_s: float
     """Training + testing wall time (batched: the chunk's time divided by its agents)."""
     cpu_s: float = float("nan")
-    """Training + testing CPU time of the worker process, as wall_s (unlike wall_s, not inflated by other processes
-    on the same cores); NaN where not measured (outcomes kept by an older sebench)."""
+    """Training + testing CPU time of the thread that ran the job (one torch thread), as wall_s; unlike wall_s not
+    inflated by other processes on the same cores; NaN where not measured (outcomes kept by an older sebench)."""
 
     @property
     def fitness(self) -> float:
