@@ -213,7 +213,7 @@ def _columns(scores: Scores, metrics: dict) -> dict:
         "mean_train_steps": float(np.mean([o.train.steps for o in outcomes])),
         "mean_train_episodes": float(np.mean([o.train.episodes for o in outcomes])),
         "diverged_agents": int(sum(o.train.diverged for o in outcomes)),
-        "cpu_s": None if np.isnan(cpu) else round(cpu, 3),  # the agents' worker CPU seconds
+        "cpu_s": None if np.isnan(cpu) else round(cpu, 3),  # the agents' job-thread CPU seconds
     }
 
 
