@@ -140,6 +140,15 @@ def test_a_range_error_after_the_type_check_is_still_one_clear_message(tmp_path,
     assert "step_size=1000.0 is out of range; allowed: [0.0, 100.0]" in err
 
 
+@pytest.mark.parametrize("kind", ["ddqn", "td3", "td3_discrete", "ppo"])
+@pytest.mark.parametrize("field, value", [("lr", 0.0), ("hidden_layers", 9), ("activation", "gelu")])
+def test_every_agent_config_checks_the_shared_hyperparameters(kind, field, value):
+    from benchmark.agents.registry import get_agent_kind
+
+    with pytest.raises(ConfigError, match=field):
+        get_agent_kind(kind).defaults(**{field: value})
+
+
 def test_check_fields_normalises_numbers_and_takes_null_where_optional():
     got = check_fields(RunConfig, {"iterations": 7.0, "solved": None, "nes": {"step_size": 1, "population": 4}},
                        "test")

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from benchmark.errors import check_range
-from benchmark.nets import ACTIVATION_FNS, linear_layers
+from benchmark.errors import check_choice, check_range
+from benchmark.nets import ACTIVATION_FNS, ACTIVATIONS, linear_layers
 
 __all__ = ["AgentOutcome", "AgentSpec", "ReplayBuffer", "TrainResult", "TrainingBudget", "TwinCritic",
            "buffer_capacity", "should_stop"]
@@ -72,6 +72,15 @@ class AgentOutcome:
         return float(np.mean(self.test_returns))
 
 
+SHARED_FIELD_RANGES: dict[str, tuple[float, float, bool]] = {
+    "lr": (1e-6, 1.0, False), "batch_size": (1, 4096, True), "gamma": (0.0, 1.0, False), "tau": (0.0, 1.0, False),
+    "hidden_size": (1, 4096, True), "hidden_layers": (1, 8, True), "eps_init": (0.0, 1.0, False),
+    "eps_min": (0.0, 1.0, False), "eps_decay": (0.0, 1.0, False), "rb_size": (1, 10**8, True),
+}
+"""Field -> (low, high, integer) of the hyperparameters several agent configs share; `TrainingBudget` checks those
+a config has (its own fields each config checks itself)."""
+
+
 @dataclass(frozen=True)
 class TrainingBudget:
     """When training stops: the episode and step budgets and the stopping rules' parameters."""
@@ -95,6 +104,11 @@ class TrainingBudget:
         check_range("max_train_steps", self.max_train_steps, 0, 10**9, integer=True)
         check_range("early_out_num", self.early_out_num, 1, 10_000, integer=True)
         check_range("early_out_virtual_diff", self.early_out_virtual_diff, 0.0, None)
+        for name, (low, high, integer) in SHARED_FIELD_RANGES.items():
+            if hasattr(self, name):
+                check_range(name, getattr(self, name), low, high, integer=integer)
+        if hasattr(self, "activation"):
+            check_choice("activation", self.activation, ACTIVATIONS)
 
 
 def should_stop(returns: list[float], steps: int, config: TrainingBudget, solved: float | None) -> bool:

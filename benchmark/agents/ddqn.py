@@ -22,8 +22,7 @@ from benchmark.agents.common import ReplayBuffer, TrainResult, TrainingBudget, b
 from benchmark.agents.rollout import greedy_episodes
 from benchmark.envs.reward import real_reward
 from benchmark.envs.synthetic import td_done
-from benchmark.errors import check_choice, check_range
-from benchmark.nets import ACTIVATIONS, init_uniform_, mlp
+from benchmark.nets import init_uniform_, mlp
 
 
 @dataclass(frozen=True)
@@ -57,20 +56,6 @@ class DDQNConfig(TrainingBudget):
     """Replay buffer capacity."""
     dueling: bool = False
     """Dueling architecture (value and advantage heads)."""
-
-    def __post_init__(self):
-        check_range("lr", self.lr, 1e-6, 1.0)
-        check_range("batch_size", self.batch_size, 1, 4096, integer=True)
-        check_range("gamma", self.gamma, 0.0, 1.0)
-        check_range("hidden_size", self.hidden_size, 1, 4096, integer=True)
-        check_range("hidden_layers", self.hidden_layers, 1, 8, integer=True)
-        check_choice("activation", self.activation, ACTIVATIONS)
-        check_range("tau", self.tau, 0.0, 1.0)
-        check_range("eps_init", self.eps_init, 0.0, 1.0)
-        check_range("eps_min", self.eps_min, 0.0, 1.0)
-        check_range("eps_decay", self.eps_decay, 0.0, 1.0)
-        check_range("rb_size", self.rb_size, 1, 10**8, integer=True)
-        super().__post_init__()
 
 
 class QNetwork(nn.Module):

@@ -51,7 +51,7 @@ from benchmark.agents.common import TrainResult, TrainingBudget, should_stop
 from benchmark.agents.rollout import action_bounds, episode_limit, greedy_episodes, obs_vector
 from benchmark.envs.reward import real_reward
 from benchmark.errors import check_choice, check_range
-from benchmark.nets import ACTIVATIONS, linear_layers, mlp
+from benchmark.nets import linear_layers, mlp
 
 __all__ = ["PPOConfig", "PPO", "TrainResult"]
 
@@ -93,20 +93,15 @@ class PPOConfig(TrainingBudget):
     """Initial log standard deviation of the Gaussian policy (Box actions only)."""
 
     def __post_init__(self):
-        check_range("lr", self.lr, 1e-6, 1.0)
         check_range("n_steps", self.n_steps, 1, 10**6, integer=True)
         check_range("batch_size", self.batch_size, 1, self.n_steps, integer=True)
         check_range("n_epochs", self.n_epochs, 1, 1000, integer=True)
-        check_range("gamma", self.gamma, 0.0, 1.0)
         check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
         check_range("clip_range", self.clip_range, 1e-3, 10.0)
         check_range("ent_coef", self.ent_coef, 0.0, 10.0)
         check_range("vf_coef", self.vf_coef, 0.0, 100.0)
         check_range("max_grad_norm", self.max_grad_norm, 1e-6, 1e6)
         check_choice("normalize_advantage", self.normalize_advantage, (True, False))
-        check_range("hidden_size", self.hidden_size, 1, 4096, integer=True)
-        check_range("hidden_layers", self.hidden_layers, 1, 8, integer=True)
-        check_choice("activation", self.activation, ACTIVATIONS)
         check_range("log_std_init", self.log_std_init, -20.0, 2.0)
         super().__post_init__()
 

@@ -54,7 +54,7 @@ from benchmark.agents.common import ReplayBuffer, TrainResult, TrainingBudget, T
 from benchmark.agents.rollout import action_bounds, episode_limit, greedy_episodes, obs_vector
 from benchmark.envs.reward import real_reward
 from benchmark.errors import ConfigError, check_choice, check_range
-from benchmark.nets import ACTIVATIONS, init_uniform_, mlp
+from benchmark.nets import init_uniform_, mlp
 
 __all__ = ["TD3Config", "TD3", "NOISE_TYPES"]
 
@@ -106,13 +106,6 @@ class TD3Config(TrainingBudget):
     """Training stops after this many episodes in any case."""
 
     def __post_init__(self):
-        check_range("lr", self.lr, 1e-6, 1.0)
-        check_range("batch_size", self.batch_size, 1, 4096, integer=True)
-        check_range("gamma", self.gamma, 0.0, 1.0)
-        check_range("tau", self.tau, 0.0, 1.0)
-        check_range("hidden_size", self.hidden_size, 1, 4096, integer=True)
-        check_range("hidden_layers", self.hidden_layers, 1, 8, integer=True)
-        check_choice("activation", self.activation, ACTIVATIONS)
         check_range("policy_delay", self.policy_delay, 1, 100, integer=True)
         check_range("target_noise", self.target_noise, 0.0, 10.0)
         check_range("target_noise_clip", self.target_noise_clip, 0.0, 10.0)
@@ -122,7 +115,6 @@ class TD3Config(TrainingBudget):
         check_range("expl_noise_min", self.expl_noise_min, 0.0, 10.0)
         check_range("ou_theta", self.ou_theta, 0.0, 1.0)
         check_range("start_steps", self.start_steps, 0, 10**9, integer=True)
-        check_range("rb_size", self.rb_size, 1, 10**8, integer=True)
         super().__post_init__()
 
 

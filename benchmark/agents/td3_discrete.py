@@ -40,7 +40,7 @@ from benchmark.agents.rollout import greedy_episodes
 from benchmark.envs.reward import real_reward
 from benchmark.envs.synthetic import td_done
 from benchmark.errors import check_choice, check_range
-from benchmark.nets import ACTIVATIONS, init_uniform_, mlp
+from benchmark.nets import init_uniform_, mlp
 
 __all__ = ["TD3DiscreteConfig", "TD3Discrete"]
 
@@ -88,23 +88,12 @@ class TD3DiscreteConfig(TrainingBudget):
     """Replay buffer capacity."""
 
     def __post_init__(self):
-        check_range("lr", self.lr, 1e-6, 1.0)
-        check_range("batch_size", self.batch_size, 1, 4096, integer=True)
-        check_range("gamma", self.gamma, 0.0, 1.0)
-        check_range("tau", self.tau, 0.0, 1.0)
-        check_range("hidden_size", self.hidden_size, 1, 4096, integer=True)
-        check_range("hidden_layers", self.hidden_layers, 1, 8, integer=True)
-        check_choice("activation", self.activation, ACTIVATIONS)
         check_range("policy_delay", self.policy_delay, 1, 100, integer=True)
         check_range("gumbel_temperature", self.gumbel_temperature, 1e-3, 100.0)
         check_choice("gumbel_hard", self.gumbel_hard, (True, False))
         check_range("target_smoothing", self.target_smoothing, 0.0, 1.0)
         check_range("logit_reg", self.logit_reg, 0.0, 10.0)
         check_choice("sample_actions", self.sample_actions, (True, False))
-        check_range("eps_init", self.eps_init, 0.0, 1.0)
-        check_range("eps_min", self.eps_min, 0.0, 1.0)
-        check_range("eps_decay", self.eps_decay, 0.0, 1.0)
-        check_range("rb_size", self.rb_size, 1, 10**8, integer=True)
         super().__post_init__()
 
 
