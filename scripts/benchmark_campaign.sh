@@ -17,7 +17,11 @@ mkdir -p logs "$CAMPAIGN"
 
 CP=$CAMPAIGN/CartPole-v0
 PT_ZOO=results/zoo/CartPole-v0/paper_transfer_v3
-PT_SES=$( (find "$PT_ZOO" -mindepth 2 -maxdepth 2 -name se.json 2>/dev/null || true) | wc -l)  # SEs promoted so far
+finished_ses() { (find "$1" -mindepth 2 -maxdepth 2 -name se.json 2>/dev/null || true) | wc -l; }
+transfer() {  # transfer LABEL SET OUT: DDQN and Dueling DDQN, 10 agents x 10 episodes on each finished SE of SET
+  echo "$SEBENCH transfer --task CartPole-v0 --ses $1=$2 --agents ddqn,dueling_ddqn --num-envs $(finished_ses "$2")" \
+       "--agents-per-env 10 --episodes 10 --no-real --workers 1 --quiet --resume --out $3"
+}
 SET="train-ses --task CartPole-v0 --workers 2 --concurrent-seeds 2 --quiet"
 declare -A RUNS=(
   # issue 25: the published recipe first, then one change per ablation arm (same seeds, so arms pair up)
@@ -27,11 +31,14 @@ declare -A RUNS=(
   # the real baseline under the 0.3.0 agent base (3 envs for the 3 x 10 x 10 table; env 0 is the headline's)
   [cp_real_v3]="$SEBENCH transfer --task CartPole-v0 --agents ddqn,dueling_ddqn --num-envs 3 --agents-per-env 10 --episodes 10 --workers 1 --quiet --resume --out results/transfer/CartPole-v0_real_v3"
   # the transfer table on the solved paper_transfer SEs (promote first; one env per SE in the zoo set)
-  [cp_transfer_pt]="$SEBENCH transfer --task CartPole-v0 --ses se_paper_transfer=$PT_ZOO --agents ddqn,dueling_ddqn --num-envs $PT_SES --agents-per-env 10 --episodes 10 --no-real --workers 1 --quiet --resume --out $CP/transfer_paper_transfer"
+  [cp_transfer_pt]=$(transfer se_paper_transfer "$PT_ZOO" "$CP/transfer_paper_transfer")
   # Acrobot-v1 on the recipe (3 SEs for the 3 x 10 x 10 DDQN / Dueling DDQN table; start once the recipe is chosen)
   [ac_paper_transfer]="$SEBENCH train-ses --task Acrobot-v1 --workers 2 --concurrent-seeds 2 --quiet --preset paper_transfer --count 3 --out $CAMPAIGN/Acrobot-v1/paper_transfer"
   [cp_ablate_boolean_done]="$SEBENCH $SET --preset paper_transfer --config scripts/campaign/ablate_boolean_done.json --count 2 --max-seeds 4 --out $CP/ablate_boolean_done"
 )
+for arm in opt_nes shared_mlp boolean_done; do  # each ablation arm's solved SEs, straight from its campaign set
+  RUNS[cp_transfer_$arm]=$(transfer "se_ablate_$arm" "$CP/ablate_$arm" "$CP/transfer_ablate_$arm")
+done
 declare -A ZOO=(  # campaign set -> zoo set (finished SEs only)
   [$CP/paper_transfer]=$PT_ZOO
   [$CAMPAIGN/Acrobot-v1/paper_transfer]=results/zoo/Acrobot-v1/paper_transfer_v3
@@ -43,8 +50,8 @@ case "${1:-}" in
     [ $# -gt 0 ] || { echo "name the runs to start: ${!RUNS[*]}" >&2; exit 2; }
     for name in "$@"; do
       [ -n "${RUNS[$name]:-}" ] || { echo "unknown run '$name'; runs: ${!RUNS[*]}" >&2; exit 2; }
-      if [ "$name" = cp_transfer_pt ] && [ "$PT_SES" -eq 0 ]; then
-        echo "cp_transfer_pt: no SE in $PT_ZOO yet (run promote once cp_paper_transfer has solved one)" >&2; exit 2
+      if [[ "${RUNS[$name]}" == *"--num-envs 0 "* ]]; then  # a transfer run before its set has a finished SE
+        echo "$name: its SE set has no finished SE yet (for cp_transfer_pt: promote once one has solved)" >&2; exit 2
       fi
       pid=$(cat "logs/$name.pid" 2>/dev/null || true)
       if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$name: running ($pid)"; continue; fi
