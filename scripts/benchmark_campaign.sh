@@ -18,20 +18,23 @@ mkdir -p logs "$CAMPAIGN"
 CP=$CAMPAIGN/CartPole-v0
 PT_ZOO=results/zoo/CartPole-v0/paper_transfer_v3
 finished_ses() { (find "$1" -mindepth 2 -maxdepth 2 -name se.json 2>/dev/null || true) | wc -l; }
-transfer() {  # transfer LABEL SET OUT: DDQN and Dueling DDQN, 10 agents x 10 episodes on each finished SE of SET
-  echo "$SEBENCH transfer --task CartPole-v0 --ses $1=$2 --agents ddqn,dueling_ddqn --num-envs $(finished_ses "$2")" \
+transfer() {  # transfer LABEL SET OUT [AGENTS]: 10 agents x 10 episodes on each finished SE of SET
+  echo "$SEBENCH transfer --task CartPole-v0 --ses $1=$2 --agents ${4:-ddqn,dueling_ddqn} --num-envs $(finished_ses "$2")" \
        "--agents-per-env 10 --episodes 10 --no-real --workers 1 --quiet --resume --out $3"
 }
 SET="train-ses --task CartPole-v0 --workers 2 --concurrent-seeds 2 --quiet"
 declare -A RUNS=(
   # issue 25: the published recipe first, then one change per ablation arm (same seeds, so arms pair up)
-  [cp_paper_transfer]="$SEBENCH $SET --preset paper_transfer --count 3 --out $CP/paper_transfer"
+  [cp_paper_transfer]="$SEBENCH $SET --preset paper_transfer --count 10 --out $CP/paper_transfer"  # 10 for the benchmark table
   [cp_ablate_opt_nes]="$SEBENCH $SET --preset paper_transfer --config scripts/campaign/ablate_opt_nes.json --count 2 --max-seeds 4 --out $CP/ablate_opt_nes"
   [cp_ablate_shared_mlp]="$SEBENCH $SET --preset paper_transfer --config scripts/campaign/ablate_shared_mlp.json --count 2 --max-seeds 4 --out $CP/ablate_shared_mlp"
   # the real baseline under the 0.3.0 agent base (3 envs for the 3 x 10 x 10 table; env 0 is the headline's)
   [cp_real_v3]="$SEBENCH transfer --task CartPole-v0 --agents ddqn,dueling_ddqn --num-envs 3 --agents-per-env 10 --episodes 10 --workers 1 --quiet --resume --out results/transfer/CartPole-v0_real_v3"
   # the transfer table on the solved paper_transfer SEs (promote first; one env per SE in the zoo set)
   [cp_transfer_pt]=$(transfer se_paper_transfer "$PT_ZOO" "$CP/transfer_paper_transfer")
+  # discrete TD3 (its own folders: a resumed transfer may only grow --num-envs), on the SEs and on the real task
+  [cp_transfer_pt_td3]=$(transfer se_paper_transfer "$PT_ZOO" "$CP/transfer_paper_transfer_td3" td3_discrete)
+  [cp_real_v3_td3]="$SEBENCH transfer --task CartPole-v0 --agents td3_discrete --num-envs 3 --agents-per-env 10 --episodes 10 --workers 1 --quiet --resume --out results/transfer/CartPole-v0_real_v3_td3"
   # Acrobot-v1 on the recipe (3 SEs for the 3 x 10 x 10 DDQN / Dueling DDQN table; start once the recipe is chosen)
   [ac_paper_transfer]="$SEBENCH train-ses --task Acrobot-v1 --workers 2 --concurrent-seeds 2 --quiet --preset paper_transfer --count 3 --out $CAMPAIGN/Acrobot-v1/paper_transfer"
   [cp_ablate_boolean_done]="$SEBENCH $SET --preset paper_transfer --config scripts/campaign/ablate_boolean_done.json --count 2 --max-seeds 4 --out $CP/ablate_boolean_done"
