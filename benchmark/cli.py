@@ -108,6 +108,7 @@ def _add_fit_models(sub) -> None:
                    help="the task's threshold where its spec has none (collectors stop there; else at their budget)")
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--seed-start", type=int, default=0)
+    add_preset(p, "the SE recipe whose SE architecture is fitted, to transitions of agents around its inner-loop DDQN")
     add_workers(p, "models fitted at once")
     p.add_argument("--out", type=Path, required=True, help="output folder (models se_<seed>/; finished ones are kept)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -119,7 +120,8 @@ def _cmd_fit_models(args) -> int:
     from benchmark.supervised import ModelFitConfig, fit_models
 
     check_range("count", args.count, 1, 100_000, integer=True)
-    folders = fit_models(ModelFitConfig(task=args.task, solved=args.solved), args.out, args.count, args.seed_start,
+    config = ModelFitConfig.for_preset(args.preset, task=args.task, solved=args.solved)
+    folders = fit_models(config, args.out, args.count, args.seed_start,
                          progress=not args.quiet, workers=workers_or_all(args.workers))
     print(f"{len(folders)} supervised models of {args.task} in {args.out}")
     return 0

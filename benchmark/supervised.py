@@ -21,7 +21,7 @@ from benchmark.agents.ddqn import DDQN, DDQNConfig
 from benchmark.agents.sampling import sample_configs
 from benchmark.envs.synthetic import SEConfig, se_network
 from benchmark.envs.tasks import get_task
-from benchmark.errors import check_range
+from benchmark.errors import ConfigError, check_range
 from benchmark.nets import init_uniform_
 
 
@@ -42,6 +42,20 @@ class ModelFitConfig:
     lr: float = 1e-3
     validation_share: float = 0.1
     se: SEConfig = field(default_factory=SEConfig)
+    """The architecture fitted (an SE recipe's: `for_preset`)."""
+    collector: DDQNConfig = field(default_factory=DDQNConfig)
+    """The collectors' base config: their lr, batch size and network are sampled around it (`for_preset`: the
+    recipe's inner-loop DDQN, whose agents the SEs were learned with)."""
+    preset: str | None = None
+    """The SE recipe `se` and `collector` were taken from (None: set by hand)."""
+
+    @classmethod
+    def for_preset(cls, preset: str, **fields) -> "ModelFitConfig":
+        """The baseline of SE recipe `preset`: its SE architecture, fitted to transitions of its agents."""
+        from benchmark.nes.presets import preset_fields
+
+        recipe = preset_fields(preset)
+        return cls(se=SEConfig(**recipe["se"]), collector=DDQNConfig(**recipe["agent"]), preset=preset, **fields)
 
     def __post_init__(self):
         get_task(self.task)
@@ -78,7 +92,8 @@ def collect_transitions(config: ModelFitConfig) -> np.ndarray:
     seeds = rng.child_seeds(config.seed, config.collectors, rng.SeedPath.TRANSITIONS)
     solved = float("inf") if task.solved is None else task.solved  # without a threshold: the step budget alone
     share = config.max_transitions // config.collectors
-    agent_configs = sample_configs(DDQNConfig(max_train_steps=share), config.collectors, seed=seeds[0])
+    agent_configs = sample_configs(dataclasses.replace(config.collector, max_train_steps=share), config.collectors,
+                                   seed=seeds[0])
     rows = []
     for agent_config, seed in zip(agent_configs, seeds):
         env = _Recorder(task.make())
@@ -124,6 +139,7 @@ def fit_models(config: ModelFitConfig, out: Path, count: int, seed_start: int = 
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    _check_same_fit(out, config)
     seeds = range(seed_start, seed_start + count)
     todo = [seed for seed in seeds if not (schema.se_folder(out, seed) / schema.SE_META).exists()]
     with executor_scope(executor, workers) as pool, \
@@ -135,6 +151,19 @@ def fit_models(config: ModelFitConfig, out: Path, count: int, seed_start: int = 
     if failures:
         raise RuntimeError(f"{len(failures)} model(s) failed (see {out / schema.FAILURES}); rerun to retry them")
     return [schema.se_folder(out, seed) for seed in seeds]
+
+
+def _check_same_fit(out: Path, config: ModelFitConfig) -> None:
+    """ConfigError when a model already in `out` was fitted another way (a set mixes no two baselines; a model of
+    an older sebench, without the newer fields, counts as fitted another way)."""
+    from benchmark.config_layers import describe_differences, differences
+
+    wanted = {k: v for k, v in dataclasses.asdict(config).items() if k != "seed"}
+    for meta_path in sorted(out.glob(f"se_*/{schema.SE_META}")):
+        fitted = {k: v for k, v in io.read_json(meta_path).get("fit", {}).items() if k != "seed"}
+        if differences(fitted, wanted):
+            raise ConfigError(f"{meta_path.parent} was fitted another way than requested "
+                              f"({describe_differences(fitted, wanted)}); fit into a new --out")
 
 
 def fit_one(config: ModelFitConfig, folder: Path) -> None:

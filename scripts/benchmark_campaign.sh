@@ -17,6 +17,7 @@ mkdir -p logs "$CAMPAIGN"
 
 CP=$CAMPAIGN/CartPole-v0
 PT_ZOO=results/zoo/CartPole-v0/paper_transfer_v3
+SUP_ZOO=results/zoo/CartPole-v0/supervised_v3
 finished_ses() { (find "$1" -mindepth 2 -maxdepth 2 -name se.json 2>/dev/null || true) | wc -l; }
 transfer() {  # transfer LABEL SET OUT [AGENTS]: 10 agents x 10 episodes on each finished SE of SET
   echo "$SEBENCH transfer --task CartPole-v0 --ses $1=$2 --agents ${4:-ddqn,dueling_ddqn} --num-envs $(finished_ses "$2")" \
@@ -34,6 +35,9 @@ declare -A RUNS=(
   [cp_transfer_pt]=$(transfer se_paper_transfer "$PT_ZOO" "$CP/transfer_paper_transfer")
   # discrete TD3 (its own folders: a resumed transfer may only grow --num-envs), on the SEs and on the real task
   [cp_transfer_pt_td3]=$(transfer se_paper_transfer "$PT_ZOO" "$CP/transfer_paper_transfer_td3" td3_discrete)
+  # the supervised baseline of the recipe: its SE architecture fitted to real transitions of its agents
+  [cp_supervised_pt]="$SEBENCH fit-models --task CartPole-v0 --preset paper_transfer --count 10 --workers 1 --quiet --out $CP/supervised_paper_transfer"
+  [cp_transfer_supervised]=$(transfer supervised "$SUP_ZOO" "$CP/transfer_supervised")
   [cp_real_v3_td3]="$SEBENCH transfer --task CartPole-v0 --agents td3_discrete --num-envs 3 --agents-per-env 10 --episodes 10 --workers 1 --quiet --resume --out results/transfer/CartPole-v0_real_v3_td3"
   # Acrobot-v1 on the recipe (3 SEs for the 3 x 10 x 10 DDQN / Dueling DDQN table; start once the recipe is chosen)
   [ac_paper_transfer]="$SEBENCH train-ses --task Acrobot-v1 --workers 2 --concurrent-seeds 2 --quiet --preset paper_transfer --count 3 --out $CAMPAIGN/Acrobot-v1/paper_transfer"
@@ -44,6 +48,7 @@ for arm in opt_nes shared_mlp boolean_done; do  # each ablation arm's solved SEs
 done
 declare -A ZOO=(  # campaign set -> zoo set (finished SEs only)
   [$CP/paper_transfer]=$PT_ZOO
+  [$CP/supervised_paper_transfer]=$SUP_ZOO
   [$CAMPAIGN/Acrobot-v1/paper_transfer]=results/zoo/Acrobot-v1/paper_transfer_v3
 )
 
@@ -72,7 +77,8 @@ case "${1:-}" in
       for se in "$set"/se_*/; do
         [ -f "$se/se.json" ] || continue
         dest="${ZOO[$set]}/$(basename "$se")"
-        mkdir -p "$dest" && cp "$se"/{se.json,se.safetensors,history.csv} "$dest/"
+        mkdir -p "$dest" && cp "$se"/se.{json,safetensors} "$dest/"
+        [ ! -f "$se/history.csv" ] || cp "$se/history.csv" "$dest/"  # fitted models have none
       done
     done ;;
   *) sed -n '2,12p' "$0"; exit 2 ;;

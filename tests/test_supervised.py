@@ -49,3 +49,28 @@ def test_models_fit_in_parallel_as_they_do_serially_and_finished_ones_are_skippe
     stamp = (parallel[0] / schema.SE_META).stat().st_mtime_ns
     fit_models(TINY, tmp_path / "parallel", count=2, progress=False, workers=2)
     assert (parallel[0] / schema.SE_META).stat().st_mtime_ns == stamp
+
+
+def test_a_preset_gives_its_se_architecture_and_collectors_and_is_recorded(tmp_path):
+    from benchmark.nes.presets import preset_fields
+
+    config = ModelFitConfig.for_preset("paper_transfer", collectors=1, max_transitions=300, epochs=2)
+    recipe = preset_fields("paper_transfer")
+    assert config.se.heads == recipe["se"]["heads"] == "separate" and config.se.hidden_size == 128
+    assert config.collector.activation == "relu" and config.collector.hidden_layers == 2
+    (folder,) = fit_models(config, tmp_path / "models", count=1, progress=False)
+    fit = json.loads((folder / schema.SE_META).read_text())["fit"]
+    assert fit["preset"] == "paper_transfer" and fit["collector"]["hidden_size"] == 128
+    assert benchmark.load_se(folder).config.heads == "separate"
+
+
+def test_a_set_refuses_models_fitted_another_way(tmp_path):
+    import pytest
+
+    from benchmark.errors import ConfigError
+
+    fit_models(ModelFitConfig.for_preset("paper_opt", collectors=1, max_transitions=300, epochs=2),
+               tmp_path / "models", count=1, progress=False)
+    with pytest.raises(ConfigError, match="fitted another way"):
+        fit_models(ModelFitConfig.for_preset("paper_transfer", collectors=1, max_transitions=300, epochs=2),
+                   tmp_path / "models", count=2, progress=False)
