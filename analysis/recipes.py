@@ -189,7 +189,8 @@ def markdown(cost: pd.DataFrame, transfer: pd.DataFrame, notes: list[str]) -> st
 
 
 def write_recipe_tables(arms: list[Arm], real: Path | None, out: Path | None) -> str:
-    """The tables as markdown; with `out`, also out/recipes.md, recipes_cost.csv and recipes_transfer.csv."""
+    """The tables as markdown; with `out`, also out/recipes.md, recipes_cost.csv, recipes_transfer.csv and the
+    arms' learning curves (recipe_curves.png / .pdf)."""
     cost, transfer, notes = recipe_tables(arms, real)
     text = markdown(cost, transfer, notes)
     if out is not None:
@@ -197,4 +198,53 @@ def write_recipe_tables(arms: list[Arm], real: Path | None, out: Path | None) ->
         io.write_csv(out / "recipes_cost.csv", cost)
         io.write_csv(out / "recipes_transfer.csv", transfer)
         io.atomic_write(out / "recipes.md", lambda p: p.write_text(text))
+        plot_centre_curves(centre_curves(arms), out, [arm.name for arm in arms])
     return text
+
+
+def centre_curves(arms: list[Arm]) -> pd.DataFrame:
+    """Every seed's centre score per NES iteration, per arm (columns arm, seed, iteration, centre_score, state)."""
+    frames = []
+    for arm in arms:
+        for run in seed_runs(arm.set_dir):
+            history = read_history(arm.set_dir / run["seed_folder"])
+            frames.append(pd.DataFrame({"arm": arm.name, "seed": run["seed_folder"], "state": run["state"],
+                                        "iteration": [int(r["iteration"]) for r in history],
+                                        "centre_score": [float(r["centre_score"]) for r in history]}))
+    columns = ["arm", "seed", "state", "iteration", "centre_score"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def plot_centre_curves(curves: pd.DataFrame, out: Path, arms: list[str] | None = None) -> list[Path]:
+    """One panel per arm: each seed's centre score per NES iteration (a star where it solved) and the median over
+    the seeds, a solved seed held at its last score, so arms compare iteration by iteration while they learn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from analysis.figures import save_figure
+
+    arms = arms or list(dict.fromkeys(curves.arm))
+    last = int(curves.iteration.max()) if len(curves) else 0
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, len(arms), figsize=(4 * len(arms), 3.8), sharex=True, sharey=True, squeeze=False)
+    for ax, arm in zip(axes[0], arms):
+        data, held = curves[curves.arm == arm], []
+        for _, run in data.groupby("seed"):
+            ax.plot(run.iteration, run.centre_score, linewidth=0.9, alpha=0.6)
+            if (run.state == "solved").all():
+                end = run.iloc[-1]
+                ax.plot(end.iteration, end.centre_score, marker="*", markersize=10, color="black")
+                run = run.set_index("iteration").reindex(range(last + 1)).ffill().reset_index()
+            held.append(run)
+        if held:
+            median = pd.concat(held).groupby("iteration").centre_score.median()
+            ax.plot(median.index, median.values, color="black", linewidth=2.2, label="median over seeds")
+        ax.set(title=f"{arm} ({data.seed.nunique()} seeds)" if len(data) else f"{arm} (no iteration yet)",
+               xlabel="NES iteration")
+    axes[0][0].set(ylabel="centre score (real test return)")
+    axes[0][0].legend(loc="lower right")
+    fig.suptitle("Each seed (thin; a star where it solved) and the median (thick; solved seeds held)")
+    return save_figure(fig, out, "recipe_curves")

@@ -212,7 +212,7 @@ def _nes_curves(histories, meta, out) -> list[Path]:
     held = _held_to_the_end(histories)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
     for ax, column, label in ((axes[0], "mean_member_score", "mean population score"),
-                              (axes[1], "centre_score", "centre score (one agent)")):
+                              (axes[1], "centre_score", "centre score (mean of the centre agents)")):
         sns.lineplot(data=histories, x="iteration", y=column, hue="setting", units="se_id", estimator=None,
                      alpha=0.3, linewidth=0.8, legend=False, ax=ax)
         sns.lineplot(data=held, x="iteration", y=column, hue="setting", errorbar=None, linewidth=2.5, ax=ax,

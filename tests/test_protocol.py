@@ -434,6 +434,18 @@ def test_recipes_table_counts_each_arms_seeds_and_summarises_its_transfer(tmp_pa
     out = capsys.readouterr().out
     assert "| a | 3 | 1 | 1 | 1 | 0 | 33% |" in out and f"real rows from {tiny_run[0]}" in out
     assert (tmp_path / "t" / "recipes.md").read_text() == out
+    assert (tmp_path / "t" / "recipe_curves.png").stat().st_size > 0
+
+
+def test_recipe_curves_are_each_seeds_centre_scores(tmp_path, se_set):
+    from analysis.recipes import Arm, centre_curves
+
+    curves = centre_curves([Arm("b", se_set), Arm("empty", tmp_path)])
+    for seed, run in curves.groupby("seed"):
+        history = schema.read_history(se_set / seed)
+        assert run.iteration.tolist() == list(range(len(history)))
+        assert run.centre_score.tolist() == [float(r["centre_score"]) for r in history]
+    assert set(curves.arm) == {"b"} and set(curves.state) <= {"solved", "unsolved"}
 
 
 def test_recipes_refuses_folders_it_cannot_compare(tmp_path, tiny_run, se_set, capsys):
