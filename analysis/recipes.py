@@ -216,8 +216,9 @@ def centre_curves(arms: list[Arm]) -> pd.DataFrame:
 
 
 def plot_centre_curves(curves: pd.DataFrame, out: Path, arms: list[str] | None = None) -> list[Path]:
-    """One panel per arm: each seed's centre score per NES iteration (a star where it solved) and the median over
-    the seeds, a solved seed held at its last score, so arms compare iteration by iteration while they learn."""
+    """One panel per arm: each seed's centre score per NES iteration (a star where it solved, a cross where it was
+    given up) and the median over the seeds, an ended seed held at its last score (a seed still learning is not),
+    so arms compare iteration by iteration while they learn."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -233,18 +234,22 @@ def plot_centre_curves(curves: pd.DataFrame, out: Path, arms: list[str] | None =
     for ax, arm in zip(axes[0], arms):
         data, held = curves[curves.arm == arm], []
         for _, run in data.groupby("seed"):
-            ax.plot(run.iteration, run.centre_score, linewidth=0.9, alpha=0.6)
-            if (run.state == "solved").all():
+            ax.plot(run.iteration, run.centre_score, linewidth=0.9, alpha=0.6, marker="o", markersize=2.5)
+            state = run.state.iloc[0]
+            if state != "learning":
                 end = run.iloc[-1]
-                ax.plot(end.iteration, end.centre_score, marker="*", markersize=10, color="black")
+                ax.plot(end.iteration, end.centre_score, marker="*" if state == "solved" else "x", markersize=10,
+                        color="black")
                 run = run.set_index("iteration").reindex(range(last + 1)).ffill().reset_index()
             held.append(run)
         if held:
             median = pd.concat(held).groupby("iteration").centre_score.median()
             ax.plot(median.index, median.values, color="black", linewidth=2.2, label="median over seeds")
-        ax.set(title=f"{arm} ({data.seed.nunique()} seeds)" if len(data) else f"{arm} (no iteration yet)",
+            if not any(a.get_legend() for a in axes[0]):
+                ax.legend(loc="lower right")
+        seeds = data.seed.nunique()
+        ax.set(title=f"{arm} ({seeds} seed{'s' * (seeds != 1)})" if seeds else f"{arm} (no iteration yet)",
                xlabel="NES iteration")
     axes[0][0].set(ylabel="centre score (real test return)")
-    axes[0][0].legend(loc="lower right")
-    fig.suptitle("Each seed (thin; a star where it solved) and the median (thick; solved seeds held)")
+    fig.suptitle("Each seed (thin; star: solved, cross: given up) and the median (thick; ended seeds held)")
     return save_figure(fig, out, "recipe_curves")

@@ -385,7 +385,8 @@ def _add_recipes(sub) -> None:
     p.add_argument("arms", nargs="+", metavar="ARM=SET[,TRANSFER]",
                    help="an arm's name, its train-ses folder and optionally a transfer folder run on its SEs")
     p.add_argument("--real", type=Path, help="a transfer folder with the real baseline (default: the arms' own)")
-    p.add_argument("--out", type=Path, help="where recipes.md and the two CSV tables go (default: print only)")
+    p.add_argument("--out", type=Path, help="where recipes.md, the two CSV tables and recipe_curves.png go "
+                                                 "(default: print only)")
     p.set_defaults(func=_cmd_recipes)
 
 
@@ -496,7 +497,9 @@ def _run(args) -> int:
         return 2
     except KeyboardInterrupt as err:
         how = "stopped (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
-        print(f"sebench: {how}; the last finished iteration is checkpointed (use --resume)", file=sys.stderr)
+        hint = "the last finished iteration is checkpointed (use --resume)" if hasattr(args, "resume") else \
+            "what finished is kept: rerun the same command to go on"
+        print(f"sebench: {how}; {hint}", file=sys.stderr)
         return 128 + signal_of(err)
 
 

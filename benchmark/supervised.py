@@ -44,18 +44,25 @@ class ModelFitConfig:
     se: SEConfig = field(default_factory=SEConfig)
     """The architecture fitted (an SE recipe's: `for_preset`)."""
     collector: DDQNConfig = field(default_factory=DDQNConfig)
-    """The collectors' base config: their lr, batch size and network are sampled around it (`for_preset`: the
-    recipe's inner-loop DDQN, whose agents the SEs were learned with)."""
+    """The collectors' config (`for_preset`: the recipe's inner-loop DDQN, whose agents the SEs were learned
+    with); each trains until it solves the task or has taken its share of max_transitions."""
+    vary_collectors: bool = True
+    """Each collector samples its lr, batch size and network around `collector` (`for_preset`: the recipe's
+    vary_hp)."""
     preset: str | None = None
-    """The SE recipe `se` and `collector` were taken from (None: set by hand)."""
+    """The SE recipe `se`, `collector` and `vary_collectors` were taken from (None: set by hand)."""
 
     @classmethod
     def for_preset(cls, preset: str, **fields) -> "ModelFitConfig":
-        """The baseline of SE recipe `preset`: its SE architecture, fitted to transitions of its agents."""
+        """The baseline of SE recipe `preset`: its SE architecture, fitted to transitions of its agents (with at
+        least 1000 episodes each, so that the share of transitions, not a short SE-training episode limit, ends
+        their collection)."""
         from benchmark.nes.presets import preset_fields
 
         recipe = preset_fields(preset)
-        return cls(se=SEConfig(**recipe["se"]), collector=DDQNConfig(**recipe["agent"]), preset=preset, **fields)
+        agent = {**recipe["agent"], "max_episodes": max(recipe["agent"]["max_episodes"], 1000)}
+        return cls(se=SEConfig(**recipe["se"]), collector=DDQNConfig(**agent), vary_collectors=recipe["vary_hp"],
+                   preset=preset, **fields)
 
     def __post_init__(self):
         get_task(self.task)
@@ -92,8 +99,9 @@ def collect_transitions(config: ModelFitConfig) -> np.ndarray:
     seeds = rng.child_seeds(config.seed, config.collectors, rng.SeedPath.TRANSITIONS)
     solved = float("inf") if task.solved is None else task.solved  # without a threshold: the step budget alone
     share = config.max_transitions // config.collectors
-    agent_configs = sample_configs(dataclasses.replace(config.collector, max_train_steps=share), config.collectors,
-                                   seed=seeds[0])
+    base = dataclasses.replace(config.collector, max_train_steps=share)
+    agent_configs = sample_configs(base, config.collectors, seed=seeds[0]) if config.vary_collectors \
+        else [base] * config.collectors
     rows = []
     for agent_config, seed in zip(agent_configs, seeds):
         env = _Recorder(task.make())

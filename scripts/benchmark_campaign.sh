@@ -59,7 +59,7 @@ case "${1:-}" in
     for name in "$@"; do
       [ -n "${RUNS[$name]:-}" ] || { echo "unknown run '$name'; runs: ${!RUNS[*]}" >&2; exit 2; }
       if [[ "${RUNS[$name]}" == *"--num-envs 0 "* ]]; then  # a transfer run before its set has a finished SE
-        echo "$name: its SE set has no finished SE yet (for cp_transfer_pt: promote once one has solved)" >&2; exit 2
+        echo "$name: its SE set has no finished SE yet (for a zoo set: run promote once the campaign set has one)" >&2; exit 2
       fi
       pid=$(cat "logs/$name.pid" 2>/dev/null || true)
       if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$name: running ($pid)"; continue; fi

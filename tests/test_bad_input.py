@@ -141,12 +141,26 @@ def test_a_range_error_after_the_type_check_is_still_one_clear_message(tmp_path,
 
 
 @pytest.mark.parametrize("kind", ["ddqn", "td3", "td3_discrete", "ppo"])
-@pytest.mark.parametrize("field, value", [("lr", 0.0), ("hidden_layers", 9), ("activation", "gelu")])
+@pytest.mark.parametrize("field, value", [("lr", 0.0), ("batch_size", 0), ("gamma", 1.5), ("tau", -0.1),
+                                          ("hidden_size", 0), ("hidden_layers", 9), ("activation", "gelu"),
+                                          ("eps_init", 2.0), ("eps_min", -1.0), ("eps_decay", 1.5),
+                                          ("rb_size", 0)])
 def test_every_agent_config_checks_the_shared_hyperparameters(kind, field, value):
     from benchmark.agents.registry import get_agent_kind
 
+    kind = get_agent_kind(kind)
+    if field not in {f.name for f in dataclasses.fields(kind.config_type())}:
+        pytest.skip(f"{kind.name} has no {field}")
     with pytest.raises(ConfigError, match=field):
-        get_agent_kind(kind).defaults(**{field: value})
+        kind.defaults(**{field: value})
+
+
+def test_ppo_bounds_its_minibatch_by_its_rollout_not_by_the_shared_range():
+    from benchmark.agents.ppo import PPOConfig
+
+    assert PPOConfig(n_steps=8192, batch_size=8192).batch_size == 8192
+    with pytest.raises(ConfigError, match="batch_size"):
+        PPOConfig(n_steps=64, batch_size=128)
 
 
 def test_check_fields_normalises_numbers_and_takes_null_where_optional():

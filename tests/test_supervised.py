@@ -52,11 +52,11 @@ def test_models_fit_in_parallel_as_they_do_serially_and_finished_ones_are_skippe
 
 
 def test_a_preset_gives_its_se_architecture_and_collectors_and_is_recorded(tmp_path):
-    from benchmark.nes.presets import preset_fields
-
+    opt = ModelFitConfig.for_preset("paper_opt")  # not the SEConfig defaults: shared, 83 units, fixed-HP collectors
+    assert (opt.se.heads, opt.se.hidden_size, opt.se.done_target) == ("shared", 83, "boolean")
+    assert opt.collector.activation == "tanh" and not opt.vary_collectors and opt.collector.max_episodes >= 1000
     config = ModelFitConfig.for_preset("paper_transfer", collectors=1, max_transitions=300, epochs=2)
-    recipe = preset_fields("paper_transfer")
-    assert config.se.heads == recipe["se"]["heads"] == "separate" and config.se.hidden_size == 128
+    assert config.se.heads == "separate" and config.se.hidden_size == 128 and config.vary_collectors
     assert config.collector.activation == "relu" and config.collector.hidden_layers == 2
     (folder,) = fit_models(config, tmp_path / "models", count=1, progress=False)
     fit = json.loads((folder / schema.SE_META).read_text())["fit"]
@@ -69,8 +69,9 @@ def test_a_set_refuses_models_fitted_another_way(tmp_path):
 
     from benchmark.errors import ConfigError
 
-    fit_models(ModelFitConfig.for_preset("paper_opt", collectors=1, max_transitions=300, epochs=2),
-               tmp_path / "models", count=1, progress=False)
+    opt = ModelFitConfig.for_preset("paper_opt", collectors=1, max_transitions=300, epochs=2)
+    fit_models(opt, tmp_path / "models", count=1, progress=False)
+    fit_models(opt, tmp_path / "models", count=1, progress=False)  # the same fit again: accepted, nothing redone
     with pytest.raises(ConfigError, match="fitted another way"):
         fit_models(ModelFitConfig.for_preset("paper_transfer", collectors=1, max_transitions=300, epochs=2),
                    tmp_path / "models", count=2, progress=False)

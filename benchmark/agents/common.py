@@ -13,6 +13,7 @@ validation of all of them happens here, in ``TrainingBudget.__post_init__``, whi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -72,19 +73,21 @@ class AgentOutcome:
         return float(np.mean(self.test_returns))
 
 
-SHARED_FIELD_RANGES: dict[str, tuple[float, float, bool]] = {
+SHARED_FIELD_RANGES: dict[str, tuple[float | int, float | int, bool]] = {
     "lr": (1e-6, 1.0, False), "batch_size": (1, 4096, True), "gamma": (0.0, 1.0, False), "tau": (0.0, 1.0, False),
     "hidden_size": (1, 4096, True), "hidden_layers": (1, 8, True), "eps_init": (0.0, 1.0, False),
     "eps_min": (0.0, 1.0, False), "eps_decay": (0.0, 1.0, False), "rb_size": (1, 10**8, True),
 }
 """Field -> (low, high, integer) of the hyperparameters several agent configs share; `TrainingBudget` checks those
-a config has (its own fields each config checks itself)."""
+a config has, except the ones it bounds its own way (`own_ranges`); its other fields each config checks itself."""
 
 
 @dataclass(frozen=True)
 class TrainingBudget:
     """When training stops: the episode and step budgets and the stopping rules' parameters."""
 
+    own_ranges: ClassVar[tuple[str, ...]] = ()
+    """Shared fields (SHARED_FIELD_RANGES) this config checks against bounds of its own instead."""
     init_episodes: int = 0
     """Episodes before the SE stopping rule may count (agents with a replay buffer act at random and only fill it
     during them)."""
@@ -105,7 +108,7 @@ class TrainingBudget:
         check_range("early_out_num", self.early_out_num, 1, 10_000, integer=True)
         check_range("early_out_virtual_diff", self.early_out_virtual_diff, 0.0, None)
         for name, (low, high, integer) in SHARED_FIELD_RANGES.items():
-            if hasattr(self, name):
+            if hasattr(self, name) and name not in self.own_ranges:
                 check_range(name, getattr(self, name), low, high, integer=integer)
         if hasattr(self, "activation"):
             check_choice("activation", self.activation, ACTIVATIONS)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -60,6 +61,8 @@ class PPOConfig(TrainingBudget):
     """PPO hyperparameters; defaults solve CartPole-v0 (tuned on the real task, see bench/agents_learn.py). The
     training budget and stopping-rule fields (max_episodes, ...) are `TrainingBudget`'s; init_episodes only delays
     the SE stopping rule (PPO learns from the start)."""
+
+    own_ranges: ClassVar[tuple[str, ...]] = ("batch_size",)  # bounded by n_steps (below), not by 4096
 
     lr: float = 1e-3
     """Adam learning rate (actor, critic and log-std)."""
