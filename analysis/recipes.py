@@ -22,11 +22,14 @@ from benchmark.schema import (GIVEN_UP, PROTOCOL_META, REAL, SE_META, SET_META, 
                               read_transfer)
 
 COST_COLUMNS = ["arm", "tried", "solved", "unsolved", "given_up", "learning", "yield", "iterations_median",
-                "hours_median", "hours_min", "hours_max", "hours_per_solved", "cpu_hours_median"]
+                "hours_median", "hours_min", "hours_max", "hours_per_solved", "cpu_hours_median",
+                "iteration_cpu_s_median", "iterations_measured"]
 """unsolved: finished without solving (a set made with solved_only off); yield: solved / ended (all but learning);
 hours_*: each solved SE's own learning wall time; hours_per_solved: the wall time of every ended seed (given up
 and unsolved ones included) per solved SE; cpu_hours_median: the agents' CPU hours per solved SE (independent
-of what else ran on the cores; NaN unless every solved SE's iterations were measured)."""
+of what else ran on the cores; NaN unless every solved SE's iterations were measured); iteration_cpu_s_median: the
+agents' CPU seconds of one NES iteration, median over the arm's measured iterations (every seed, learning ones too;
+iterations_measured of them), the cost figure for runs begun before CPU accounting."""
 TRANSFER_COLUMNS = SUMMARY_COLUMNS[:3] + ["envs"] + SUMMARY_COLUMNS[3:]
 TRANSFER_MARKDOWN = tuple(c for c in SUMMARY_MARKDOWN[:2] + ("envs",) + SUMMARY_MARKDOWN[2:] if c != "train_episodes")
 """The transfer table's markdown columns: the protocol summary's, with the SEs (envs) behind each row."""
@@ -82,12 +85,15 @@ def seed_runs(set_dir: Path) -> list[dict]:
         rows.append({"seed_folder": folder.name, "state": state,
                      "iterations": int(ended.get("iterations", len(history))),
                      "wall_s": float(ended.get("wall_time_s", sum(float(r["time_s"]) for r in history))),
-                     "cpu_s": np.nan if cpu is None else float(cpu)})
+                     "cpu_s": np.nan if cpu is None else float(cpu),
+                     "iteration_cpu_s": [float(r["cpu_s"]) for r in history if r.get("cpu_s") not in (None, "")]})
     return rows
 
 
 def cost_row(arm: Arm) -> dict:
-    runs = pd.DataFrame(seed_runs(arm.set_dir), columns=["seed_folder", "state", "iterations", "wall_s", "cpu_s"])
+    runs = pd.DataFrame(seed_runs(arm.set_dir),
+                        columns=["seed_folder", "state", "iterations", "wall_s", "cpu_s", "iteration_cpu_s"])
+    measured = [c for per_seed in runs.iteration_cpu_s for c in per_seed]
     counts = runs.state.value_counts()
     solved, ended = runs[runs.state == "solved"], runs[runs.state != "learning"]
     hours = solved.wall_s / 3600
@@ -98,7 +104,9 @@ def cost_row(arm: Arm) -> dict:
             "iterations_median": solved.iterations.median() if len(solved) else np.nan,
             "hours_median": stat(pd.Series.median), "hours_min": stat(pd.Series.min), "hours_max": stat(pd.Series.max),
             "hours_per_solved": ended.wall_s.sum() / 3600 / len(solved) if len(solved) else np.nan,
-            "cpu_hours_median": solved.cpu_s.median(skipna=False) / 3600 if len(solved) else np.nan}
+            "cpu_hours_median": solved.cpu_s.median(skipna=False) / 3600 if len(solved) else np.nan,
+            "iteration_cpu_s_median": float(np.median(measured)) if measured else np.nan,
+            "iterations_measured": len(measured)}
 
 
 def _check_same_task(metas: dict[Path, dict]) -> float:
@@ -175,13 +183,15 @@ def _num(value, fmt: str, suffix: str = "") -> str:
 def markdown(cost: pd.DataFrame, transfer: pd.DataFrame, notes: list[str]) -> str:
     lines = ["| arm | seeds tried | solved | ended unsolved | given up | learning | yield (solved / ended) | "
              "NES iterations, median | hours per solved SE, median (range) | hours of all ended seeds per solved SE | "
-             "agents' CPU hours per solved SE, median |", "|" + "---|" * 11]
+             "agents' CPU hours per solved SE, median | agents' CPU s per NES iteration, median (iterations) |",
+             "|" + "---|" * 12]
     for r in cost.to_dict("records"):
         span = f" ({r['hours_min']:.2f}-{r['hours_max']:.2f})" if r["solved"] > 1 else ""
+        measured = f" ({r['iterations_measured']})" if r["iterations_measured"] else ""
         lines.append(f"| {r['arm']} | {r['tried']} | {r['solved']} | {r['unsolved']} | {r['given_up']} | "
                      f"{r['learning']} | {_num(100 * r['yield'], '.0f', '%')} | {_num(r['iterations_median'], '.0f')} | "
                      f"{_num(r['hours_median'], '.2f')}{span} | {_num(r['hours_per_solved'], '.2f')} | "
-                     f"{_num(r['cpu_hours_median'], '.2f')} |")
+                     f"{_num(r['cpu_hours_median'], '.2f')} | {_num(r['iteration_cpu_s_median'], ',.0f')}{measured} |")
     text = "\n".join(lines) + "\n"
     if len(transfer):
         text += "\n" + markdown_table(transfer, TRANSFER_MARKDOWN)

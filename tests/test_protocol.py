@@ -2,6 +2,7 @@
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -422,6 +423,9 @@ def test_recipes_table_counts_each_arms_seeds_and_summarises_its_transfer(tmp_pa
     ended = sum(io.read_json(arm / s / schema.SE_META)["wall_time_s"] for s in ("se_000", "se_001")) + 7200.0
     assert cost.loc["a", "hours_per_solved"] == pytest.approx(ended / 3600)  # every ended seed's time per solved SE
     assert cost.loc["a", "cpu_hours_median"] == pytest.approx(meta["cpu_time_s"] / 3600)
+    per_iteration = [float(r["cpu_s"]) for s in ("se_000", "se_001", "se_002") for r in schema.read_history(arm / s)]
+    assert cost.loc["a", "iterations_measured"] == len(per_iteration) > 0
+    assert cost.loc["a", "iteration_cpu_s_median"] == pytest.approx(np.median(per_iteration))
     assert cost.loc["b", "solved"] == 0 and cost.loc["b", "yield"] == 0
     transfer = pd.read_csv(tmp_path / "t" / "recipes_transfer.csv")
     assert transfer.setting.tolist() == [REAL, "a", REAL, "a"]  # the arm's SE rows under its name, then by agent
