@@ -39,3 +39,17 @@ def test_nes_zero_mean_sums_to_zero_before_scaling():
 
 def test_ties_share_rank():
     np.testing.assert_array_equal(shape("rank", [2.0, 2.0], 0.0), [0.5, 0.5])
+
+
+@pytest.mark.parametrize("name", [n.value for n in ShapingName])
+def test_a_population_that_scored_alike_gets_finite_utilities(name):
+    """All members tied (e.g. every agent at 9.4 early on, or at 200): no NaN, which would step the SE to NaN."""
+    for scores in ([9.4] * 8, [200.0] * 2, [5.0]):
+        assert np.all(np.isfinite(shape(name, scores, 9.4)))
+    np.testing.assert_array_equal(shape("nes_zero_mean", [9.4] * 8, 0.0), np.zeros(8))  # nothing to tell apart
+
+
+@pytest.mark.parametrize("bad", [[1.0, float("nan")], [float("inf"), 1.0]])
+def test_a_non_finite_score_is_refused_not_turned_into_a_step(bad):
+    with pytest.raises(ValueError, match="non-finite"):
+        shape("rank", bad, 0.0)

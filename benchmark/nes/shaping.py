@@ -50,9 +50,10 @@ def nes(scores: np.ndarray, centre: float) -> np.ndarray:
 
 
 def nes_zero_mean(scores: np.ndarray, centre: float) -> np.ndarray:
-    """NES utilities minus 1/n (zero mean), then divided by the largest."""
+    """NES utilities minus 1/n (zero mean), then divided by the largest; all zero (no step) when every member
+    scored the same (the utilities are then all 1/n: nothing to tell them apart)."""
     u = _nes_utilities(scores) - 1.0 / len(scores)
-    return u / u.max()
+    return u / u.max() if u.max() > _TINY else np.zeros_like(u)
 
 
 def single_best(scores: np.ndarray, centre: float) -> np.ndarray:
@@ -97,5 +98,8 @@ SHAPINGS: dict[ShapingName, Callable[[np.ndarray, float], np.ndarray]] = {
 
 
 def shape(name: ShapingName | str, scores, centre: float) -> np.ndarray:
-    """Apply the shaping called `name`."""
-    return SHAPINGS[ShapingName(name)](np.asarray(scores, dtype=np.float64), float(centre))
+    """Apply the shaping called `name` (ValueError for a non-finite score: it would step the SE to NaN)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if not np.all(np.isfinite(scores)) or not np.isfinite(centre):
+        raise ValueError(f"shaping {name}: non-finite scores {scores.tolist()} or centre {centre}")
+    return SHAPINGS[ShapingName(name)](scores, float(centre))
