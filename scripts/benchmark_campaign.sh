@@ -18,6 +18,9 @@ mkdir -p logs "$CAMPAIGN"
 CP=$CAMPAIGN/CartPole-v0
 PT_ZOO=results/zoo/CartPole-v0/paper_transfer_v3
 SUP_ZOO=results/zoo/CartPole-v0/supervised_v3
+running() {  # running PID: the process lives (an exited run nobody reaped stays a zombie, which kill -0 finds)
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" | cut -c1)" != Z ]
+}
 finished_ses() { (find "$1" -mindepth 2 -maxdepth 2 -name se.json 2>/dev/null || true) | wc -l; }
 transfer() {  # transfer LABEL SET OUT [AGENTS]: 10 agents x 10 episodes on each finished SE of SET
   echo "$SEBENCH transfer --task CartPole-v0 --ses $1=$2 --agents ${4:-ddqn,dueling_ddqn} --num-envs $(finished_ses "$2")" \
@@ -62,7 +65,7 @@ case "${1:-}" in
         echo "$name: its SE set has no finished SE yet (for a zoo set: run promote once the campaign set has one)" >&2; exit 2
       fi
       pid=$(cat "logs/$name.pid" 2>/dev/null || true)
-      if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$name: running ($pid)"; continue; fi
+      if running "$pid"; then echo "$name: running ($pid)"; continue; fi
       nohup ${RUNS[$name]} >> "logs/$name.log" 2>&1 &
       echo $! > "logs/$name.pid"
       echo "$name: started ($!)"
