@@ -69,7 +69,8 @@ def protocol_meta(folder: Path, who: str) -> dict:
 
 def seed_runs(set_dir: Path) -> list[dict]:
     """One row per seed folder of a set: state, NES iterations, learning wall time and the agents' CPU time (s)
-    (from se.json or given_up.json where the run has ended, else from its history; CPU NaN where not measured)."""
+    (from se.json or given_up.json where the run has ended, else from its history; CPU NaN where not measured),
+    and its history rows as read."""
     rows = []
     for folder in sorted(p for p in Path(set_dir).glob("se_*") if p.is_dir()):
         history = read_history(folder)
@@ -85,15 +86,14 @@ def seed_runs(set_dir: Path) -> list[dict]:
         rows.append({"seed_folder": folder.name, "state": state,
                      "iterations": int(ended.get("iterations", len(history))),
                      "wall_s": float(ended.get("wall_time_s", sum(float(r["time_s"]) for r in history))),
-                     "cpu_s": np.nan if cpu is None else float(cpu),
-                     "iteration_cpu_s": [float(r["cpu_s"]) for r in history if r.get("cpu_s") not in (None, "")]})
+                     "cpu_s": np.nan if cpu is None else float(cpu), "history": history})
     return rows
 
 
 def cost_row(arm: Arm) -> dict:
     runs = pd.DataFrame(seed_runs(arm.set_dir),
-                        columns=["seed_folder", "state", "iterations", "wall_s", "cpu_s", "iteration_cpu_s"])
-    measured = [c for per_seed in runs.iteration_cpu_s for c in per_seed]
+                        columns=["seed_folder", "state", "iterations", "wall_s", "cpu_s", "history"])
+    measured = [float(r["cpu_s"]) for history in runs.history for r in history if r.get("cpu_s") not in (None, "")]
     counts = runs.state.value_counts()
     solved, ended = runs[runs.state == "solved"], runs[runs.state != "learning"]
     hours = solved.wall_s / 3600
@@ -217,10 +217,9 @@ def centre_curves(arms: list[Arm]) -> pd.DataFrame:
     frames = []
     for arm in arms:
         for run in seed_runs(arm.set_dir):
-            history = read_history(arm.set_dir / run["seed_folder"])
             frames.append(pd.DataFrame({"arm": arm.name, "seed": run["seed_folder"], "state": run["state"],
-                                        "iteration": [int(r["iteration"]) for r in history],
-                                        "centre_score": [float(r["centre_score"]) for r in history]}))
+                                        "iteration": [int(r["iteration"]) for r in run["history"]],
+                                        "centre_score": [float(r["centre_score"]) for r in run["history"]]}))
     columns = ["arm", "seed", "state", "iteration", "centre_score"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
