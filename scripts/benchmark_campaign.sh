@@ -26,6 +26,7 @@ transfer() {  # transfer LABEL SET OUT [AGENTS]: 10 agents x 10 episodes on each
   echo "$SEBENCH transfer --task CartPole-v0 --ses $1=$2 --agents ${4:-ddqn,dueling_ddqn} --num-envs $(finished_ses "$2")" \
        "--agents-per-env 10 --episodes 10 --no-real --workers 1 --quiet --resume --out $3"
 }
+HL="train-ses --task CartPole-v0 --workers 1 --quiet --fixed-hp --centre-agents 4 --population 8 --iterations 12 --count 2 --max-seeds 2"
 SET="train-ses --task CartPole-v0 --workers 2 --concurrent-seeds 2 --quiet"
 declare -A RUNS=(
   # issue 25: the published recipe first, then one change per ablation arm (same seeds, so arms pair up)
@@ -44,6 +45,10 @@ declare -A RUNS=(
   [cp_real_v3_td3]="$SEBENCH transfer --task CartPole-v0 --agents td3_discrete --num-envs 3 --agents-per-env 10 --episodes 10 --workers 1 --quiet --resume --out results/transfer/CartPole-v0_real_v3_td3"
   # Acrobot-v1 on the recipe (3 SEs for the 3 x 10 x 10 DDQN / Dueling DDQN table; start once the recipe is chosen)
   [ac_paper_transfer]="$SEBENCH train-ses --task Acrobot-v1 --workers 2 --concurrent-seeds 2 --quiet --preset paper_transfer --count 3 --out $CAMPAIGN/Acrobot-v1/paper_transfer"
+  # the headline's own SE (item 7): which recipe solves within about 10 minutes on 2 idle cores with 4 centre agents
+  [hl_paper_opt]="$SEBENCH $HL --preset paper_opt --out $CP/headline_paper_opt"
+  [hl_transfer_fixed]="$SEBENCH $HL --preset paper_transfer --out $CP/headline_transfer_fixed"
+  [hl_transfer_small]="$SEBENCH $HL --preset paper_transfer --config scripts/campaign/headline_small_agent.json --out $CP/headline_transfer_small"
   [cp_ablate_boolean_done]="$SEBENCH $SET --preset paper_transfer --config scripts/campaign/ablate_boolean_done.json --count 2 --max-seeds 4 --out $CP/ablate_boolean_done"
 )
 for arm in opt_nes shared_mlp boolean_done; do  # each ablation arm's solved SEs, straight from its campaign set
