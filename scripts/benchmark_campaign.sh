@@ -46,9 +46,11 @@ declare -A RUNS=(
   # Acrobot-v1 on the recipe (3 SEs for the 3 x 10 x 10 DDQN / Dueling DDQN table; start once the recipe is chosen)
   [ac_paper_transfer]="$SEBENCH train-ses --task Acrobot-v1 --workers 2 --concurrent-seeds 2 --quiet --preset paper_transfer --count 3 --out $CAMPAIGN/Acrobot-v1/paper_transfer"
   # the headline's own SE (item 7): which recipe solves within about 10 minutes on 2 idle cores with 4 centre agents
+  # (hl_transfer_small did: its fields are the `quick` preset's, which the headline now learns with; cp_quick goes on)
   [hl_paper_opt]="$SEBENCH $HL --preset paper_opt --out $CP/headline_paper_opt"
   [hl_transfer_fixed]="$SEBENCH $HL --preset paper_transfer --out $CP/headline_transfer_fixed"
   [hl_transfer_small]="$SEBENCH $HL --preset paper_transfer --config scripts/campaign/headline_small_agent.json --out $CP/headline_transfer_small"
+  [cp_quick]="$SEBENCH train-ses --task CartPole-v0 --workers 1 --quiet --preset quick --count 3 --max-seeds 6 --out $CP/quick"
   [cp_ablate_boolean_done]="$SEBENCH $SET --preset paper_transfer --config scripts/campaign/ablate_boolean_done.json --count 2 --max-seeds 4 --out $CP/ablate_boolean_done"
 )
 for arm in opt_nes shared_mlp boolean_done; do  # each ablation arm's solved SEs, straight from its campaign set
@@ -58,6 +60,7 @@ declare -A ZOO=(  # campaign set -> zoo set (finished SEs only)
   [$CP/paper_transfer]=$PT_ZOO
   [$CP/supervised_paper_transfer]=$SUP_ZOO
   [$CAMPAIGN/Acrobot-v1/paper_transfer]=results/zoo/Acrobot-v1/paper_transfer_v3
+  [$CP/quick]=results/zoo/CartPole-v0/fixed_hp_v3  # the quick preset's fixed-HP SEs (the headline's --zoo set)
 )
 
 case "${1:-}" in

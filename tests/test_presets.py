@@ -1,5 +1,7 @@
 """Named recipes (--preset) and the layers of a run's config: defaults, preset, --config, flags typed."""
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,7 @@ from benchmark.errors import ConfigError
 from benchmark.nes.presets import PRESETS, agent_base, preset_fields
 from benchmark.nes.trainer import RunConfig
 
+REPO = Path(__file__).resolve().parents[1]
 TINY = {"test_episodes": 1, "agent": {"max_episodes": 2, "batch_size": 8, "hidden_size": 8, "hidden_layers": 1}}
 
 
@@ -34,6 +37,17 @@ def test_paper_opt_is_the_later_opt_settings():
     assert (run.se.hidden_size, run.se.heads, run.se.done_target) == (83, "shared", "boolean")
     assert (run.agent.lr, run.agent.batch_size, run.agent.hidden_size, run.agent.activation) == \
         (3.04e-4, 199, 57, "tanh")
+
+
+def test_quick_is_the_headline_candidate_the_campaign_measured():
+    """`quick` is what the campaign's hl_transfer_small run learned with (paper_transfer, a small fixed-HP agent
+    from scripts/campaign/headline_small_agent.json, 4 centre agents, 8 noise directions), under its own name."""
+    measured = run_config_from_args(_args(
+        "--preset", "paper_transfer", "--config", str(REPO / "scripts/campaign/headline_small_agent.json"),
+        "--fixed-hp", "--centre-agents", "4", "--population", "8", "--iterations", "10"))
+    quick = run_config_from_args(_args("--preset", "quick"))
+    assert dataclasses.replace(measured, preset="quick") == quick
+    assert (quick.agent.hidden_size, quick.agent.init_episodes, quick.agent.max_episodes) == (57, 10, 100)
 
 
 def test_config_file_sets_over_the_preset_and_typed_flags_over_the_file(tmp_path):
