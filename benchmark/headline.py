@@ -22,10 +22,10 @@ BASELINES = ZOO.parent / "transfer"
 ZOO_SETS = {"se_fixed_hp": ("fixed_hp_v3", "fixed_hp_v2"), "se_varied_hp": ("paper_transfer_v3", "varied_hp_v2")}
 """The headline's SE settings and the zoo sets each is taken from when not learned: the first that exists (the
 0.3.0 sets, learned under the K-centre-agent rule, before the 0.2.0 ones)."""
-LEARNED = {"se_fixed_hp": ("quick", {}), "se_varied_hp": ("paper_transfer", {})}
-"""How the headline learns each setting's SE: a preset and what it changes in it. The fixed-HP SE is the `quick`
-preset's (paper_transfer's NES and SE, 4 centre agents with a small fixed-HP DDQN, 8 noise directions: minutes on
-2 cores); the varied-HP SE is the paper_transfer recipe itself (hours on 2 cores)."""
+LEARNED = {"se_fixed_hp": "quick", "se_varied_hp": "paper_transfer"}
+"""The preset with which the headline learns each setting's SE: the fixed-HP SE is the `quick` preset's
+(paper_transfer's NES and SE, 4 centre agents with a small fixed-HP DDQN, 8 noise directions: minutes on 2 cores);
+the varied-HP SE is the paper_transfer recipe itself (hours on 2 cores)."""
 
 
 def zoo_set(task: str, name: str | tuple[str, ...]) -> Path:
@@ -42,9 +42,9 @@ def zoo_set(task: str, name: str | tuple[str, ...]) -> Path:
 
 def learned_run(label: str, task: str, iterations: int) -> RunConfig:
     """The RunConfig with which the headline learns setting `label`'s SE (LEARNED), on `task`."""
-    preset, changes = LEARNED[label]
+    preset = LEARNED[label]
     fields = layered(RunConfig().to_dict(), (f"preset {preset}", preset_fields(preset)),
-                     ("headline", {**changes, "task": task, "iterations": iterations}))
+                     ("headline", {"task": task, "iterations": iterations}))
     return RunConfig.from_dict(fields)
 
 
